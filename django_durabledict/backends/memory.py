@@ -1,0 +1,86 @@
+"""MemoryDict: a process-local store, for tests and development."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from django_durabledict.base import DurableDict
+from django_durabledict.encoding import NoOpEncoding
+
+
+class MemoryStore:
+    """The values and token behind one or more ``MemoryDict`` instances.
+
+    Pass the same store to several dicts to model several processes sharing one
+    durable store in a test.
+    """
+
+    def __init__(self) -> None:
+        self.values: dict[Any, Any] = {}
+        self.version = 0
+        self.lock = threading.Lock()
+
+    def changed(self) -> None:
+        """Record a change; call with ``lock`` held."""
+        self.version += 1
+
+
+class MemoryDict(DurableDict):
+    """A DurableDict whose store is an in-process dict.
+
+    With the default ``NoOpEncoding`` values are kept as the objects given, so
+    ``d[k] = obj; d[k] is obj`` holds. Nothing is shared between processes: use it
+    for tests and development, not for settings several workers must agree on.
+    """
+
+    def __init__(
+        self,
+        autosync: bool = True,
+        encoding: Any = NoOpEncoding,
+        *args: Any,
+        store: MemoryStore | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.store = store if store is not None else MemoryStore()
+        super().__init__(autosync, encoding, *args, **kwargs)
+
+    def persist(self, key: Any, value: Any) -> None:
+        encoded = self._encode(value)
+        with self.store.lock:
+            self.store.values[key] = encoded
+            self.store.changed()
+
+    def depersist(self, key: Any) -> None:
+        with self.store.lock:
+            del self.store.values[key]
+            self.store.changed()
+
+    def durables(self) -> dict[Any, Any]:
+        return self._load(None)[1]
+
+    def last_updated(self) -> int:
+        return self.store.version
+
+    def _load(self, token: Any) -> tuple[Any, dict[Any, Any]]:
+        # Token and values read under one lock: an exact pair, never an extra reload.
+        with self.store.lock:
+            token, items = self.store.version, list(self.store.values.items())
+        return token, self._decode_items(items)
+
+    def _pop(self, key: Any, default: Any) -> Any:
+        with self.store.lock:
+            if key not in self.store.values:
+                return default
+            stored = self.store.values.pop(key)
+            self.store.changed()
+        return self._decode(stored)
+
+    def _setdefault(self, key: Any, default: Any) -> Any:
+        encoded = self._encode(default)
+        with self.store.lock:
+            if key not in self.store.values:
+                self.store.values[key] = encoded
+                self.store.changed()
+            stored = self.store.values[key]
+        return self._decode(stored)

@@ -1,0 +1,396 @@
+"""DurableDict: a dict whose contents live in a durable store.
+
+Each instance keeps an in-process snapshot of the store and the *token* it was
+loaded at. A sync reads the store's current token (one cheap call) and reloads the
+whole snapshot only when the token differs. Reads with ``autosync`` off never touch
+the store; with it on, each read costs one token read.
+
+The rules that keep readers from going stale (see docs/consistency.rst):
+
+1. The token is read *before* the values it is stored with. A change racing with a
+   load can then only cause one extra reload later, never a missed one.
+2. Tokens are compared with ``!=``, never ``>``: a store may reset its counter.
+   ``None`` means "unknown" and always reloads.
+3. A snapshot is never mutated once published: a reload or a local write builds a
+   new dict and swaps the reference, so other threads read either the old or the
+   new snapshot, never a half-built one.
+4. One reload at a time per instance, under a lock, and the values are loaded while
+   the lock is held; a slow reload therefore cannot publish values older than a
+   snapshot published before it.
+
+This module knows nothing of Django and imports no store client.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from typing import Any
+
+from django_durabledict.encoding import (
+    DecodingError,
+    DefaultEncoding,
+    EncoderError,
+    EncodingError,
+)
+
+logger = logging.getLogger("django_durabledict")
+
+# "No default given": lets pop(key, None) and pop(key, 0) behave as on dict.
+_MISSING: Any = object()
+
+
+class DurableDict(MutableMapping):
+    """A ``dict`` kept in a durable store, with an in-process snapshot.
+
+    Subclasses implement four methods: :meth:`persist`, :meth:`depersist`,
+    :meth:`durables` and :meth:`last_updated`. They may also implement
+    ``_pop(key, default)`` and ``_setdefault(key, default)`` when the store can do
+    those atomically; otherwise the base class falls back on the four methods.
+
+    Everything else behaves like ``dict``. Writes and deletes go to the store at
+    once, whatever ``autosync`` says, and this instance sees them at once.
+    """
+
+    #: Exceptions meaning "the store cannot be reached right now". While they are
+    #: raised, reads serve the last loaded snapshot. Backends add their client's.
+    unavailable_errors: tuple[type[BaseException], ...] = (OSError,)
+    #: Seconds to wait before trying a store that could not be reached again, so
+    #: a dead server costs at most one timeout per interval, not one per read.
+    retry_interval: float = 1.0
+
+    def __init__(
+        self,
+        autosync: bool = True,
+        encoding: Any = DefaultEncoding,
+        old_encoding: Any = None,
+        *,
+        defaults: Mapping[Any, Any] | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.autosync = autosync
+        self.encoding = encoding
+        self.old_encoding = old_encoding
+        self.name = name or type(self).__name__
+        self.defaults = dict(defaults or {})
+        self.last_synced: Any = None
+        #: Wall-clock time the store became unreachable, or ``None`` when healthy.
+        self.stale_since: float | None = None
+        self._retry_at = 0.0
+        self._lock = threading.RLock()  # held while a snapshot is built and swapped
+        self._health_lock = threading.Lock()  # one log line per outage and recovery
+        self._publish({}, None)
+        self.sync()
+
+    # -- The backend contract ---------------------------------------------------
+
+    def persist(self, key: Any, value: Any) -> None:
+        """Store *value* (as given; encode it with ``self._encode``) under *key*,
+        and change the token, atomically where the store allows it."""
+        raise NotImplementedError(f"{type(self).__name__} must implement persist()")
+
+    def depersist(self, key: Any) -> None:
+        """Delete *key* from the store and change the token."""
+        raise NotImplementedError(f"{type(self).__name__} must implement depersist()")
+
+    def durables(self) -> dict[Any, Any]:
+        """Return every key in the store with its *decoded* value, as a new dict.
+
+        Decode with ``self._decode_items`` so a value that cannot be decoded is
+        reported and left out instead of breaking the whole load."""
+        raise NotImplementedError(f"{type(self).__name__} must implement durables()")
+
+    def last_updated(self) -> Any:
+        """Return a token that changes whenever any key in the store changes.
+
+        Must be cheap: it is read once per sync. Compared with ``!=`` only; return
+        ``None`` when the token is unknown (evicted, not yet created) to force a
+        reload."""
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement last_updated()"
+        )
+
+    def _load(self, token: Any) -> tuple[Any, dict[Any, Any]]:
+        """Return ``(token, values)`` for a reload; *token* was read just before.
+
+        A backend that can read its token and values together in one round trip
+        overrides this. The token returned must not be newer than the values."""
+        return token, self.durables()
+
+    # -- Encoding helpers used by every backend ---------------------------------
+
+    def _encode(self, value: Any) -> Any:
+        """Encode *value* with this dict's encoding; any failure is EncodingError."""
+        try:
+            return self.encoding.encode(value)
+        except EncodingError:
+            raise
+        except Exception as exc:
+            raise EncodingError(f"{self.name}: cannot encode value: {exc}") from exc
+
+    def _decode(self, stored: Any) -> Any:
+        """Decode a stored value, falling back on ``old_encoding`` if set."""
+        try:
+            return self.encoding.decode(stored)
+        except Exception as exc:
+            if self.old_encoding is not None:
+                try:
+                    return self.old_encoding.decode(stored)
+                except Exception:
+                    pass
+            if isinstance(exc, DecodingError):
+                raise
+            raise DecodingError(f"{self.name}: cannot decode value: {exc}") from exc
+
+    def _decode_items(self, items: Iterable[tuple[Any, Any]]) -> dict[Any, Any]:
+        """Decode ``(key, stored)`` pairs into a dict.
+
+        A value that cannot be decoded is logged with this dict's name and its key
+        and left out, so one bad value never hides all the others."""
+        values = {}
+        for key, stored in items:
+            try:
+                values[key] = self._decode(stored)
+            except DecodingError as exc:
+                logger.error(
+                    "%s: cannot decode the value of key %r: %s", self, key, exc
+                )
+        return values
+
+    def _roundtrip(self, key: Any, value: Any) -> Any:
+        """Return *value* as a reload would return it; raise before any write if it
+        cannot be encoded."""
+        try:
+            return self._decode(self._encode(value))
+        except EncoderError as exc:
+            raise type(exc)(f"{self.name}[{key!r}]: {exc}") from exc
+
+    # -- Syncing ----------------------------------------------------------------
+
+    def sync(self) -> None:
+        """Reload from the store if its token changed since the last load.
+
+        Costs one token read when nothing changed. Waits for a reload another
+        thread has started, so a change acknowledged before the call is seen after
+        it. Never raises because the store is unreachable: the last snapshot stays
+        in use and the store is tried again after ``retry_interval`` seconds."""
+        self._sync(wait=True)
+
+    def _sync(self, wait: bool) -> None:
+        if self.stale_since is not None and time.monotonic() < self._retry_at:
+            return
+        try:
+            token = self.last_updated()
+            if token is None or token != self.last_synced:
+                self._reload(token, wait)
+        except self.unavailable_errors as exc:
+            self._mark_unavailable(exc)
+            return
+        if self.stale_since is not None:
+            self._mark_available()
+
+    def _reload(self, token: Any, wait: bool) -> None:
+        # Autosync reads pass wait=False: when another thread is already reloading
+        # they keep reading the current snapshot instead of queueing behind it.
+        if not self._lock.acquire(blocking=wait):
+            return
+        try:
+            if token is not None and token == self.last_synced:
+                return  # another thread loaded this token while we waited
+            token, stored = self._load(token)
+            self._publish(dict(stored), token)
+        finally:
+            self._lock.release()
+
+    def _publish(self, stored: dict[Any, Any], token: Any) -> None:
+        # Readers only ever look at self._data, which is replaced, never mutated.
+        self._stored = stored
+        self._data = {**self.defaults, **stored} if self.defaults else stored
+        self.last_synced = token
+
+    def _patch(self, key: Any, value: Any = _MISSING) -> None:
+        """Show this instance's own write at once, keeping the token it was loaded
+        at: the store's token has moved on, so the next sync reloads anyway."""
+        with self._lock:
+            stored = dict(self._stored)
+            if value is _MISSING:
+                stored.pop(key, None)
+            else:
+                stored[key] = value
+            self._publish(stored, self.last_synced)
+
+    def _mark_unavailable(self, exc: BaseException) -> None:
+        self._retry_at = time.monotonic() + self.retry_interval
+        with self._health_lock:
+            if self.stale_since is None:
+                self.stale_since = time.time()
+                logger.warning(
+                    "%s: the store cannot be reached (%s); serving the values loaded "
+                    "last and retrying every %ss",
+                    self,
+                    exc,
+                    self.retry_interval,
+                )
+
+    def _mark_available(self) -> None:
+        with self._health_lock:
+            if self.stale_since is not None:
+                logger.warning(
+                    "%s: the store can be reached again after %.1fs",
+                    self,
+                    time.time() - self.stale_since,
+                )
+                self.stale_since = None
+
+    def _current(self) -> dict[Any, Any]:
+        """The snapshot a read should use, after an autosync check if enabled."""
+        if self.autosync:
+            self._sync(wait=False)
+        return self._data
+
+    # -- Reads: the hot path, kept to one attribute check and one dict lookup ----
+
+    def __getitem__(self, key: Any) -> Any:
+        if self.autosync:
+            self._sync(wait=False)
+        return self._data[key]
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        if self.autosync:
+            self._sync(wait=False)
+        return self._data.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        if self.autosync:
+            self._sync(wait=False)
+        return key in self._data
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._current())
+
+    def __reversed__(self) -> Iterator[Any]:
+        return reversed(self._current())
+
+    def __len__(self) -> int:
+        return len(self._current())
+
+    def keys(self):  # type: ignore[override]
+        """A view of the keys of the snapshot current at the call."""
+        return self._current().keys()
+
+    def values(self):  # type: ignore[override]
+        """A view of the values of the snapshot current at the call."""
+        return self._current().values()
+
+    def items(self):  # type: ignore[override]
+        """A view of the items of the snapshot current at the call."""
+        return self._current().items()
+
+    def copy(self) -> dict[Any, Any]:
+        """A plain ``dict`` with the current values."""
+        return dict(self._current())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, DurableDict):
+            return self._current() == other._current()
+        if isinstance(other, Mapping):
+            return self._current() == dict(other.items())
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like dict
+
+    def __or__(self, other: Any) -> dict[Any, Any]:
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        return {**self._current(), **other}
+
+    def __ror__(self, other: Any) -> dict[Any, Any]:
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        return {**other, **self._current()}
+
+    def __ior__(self, other: Any) -> DurableDict:
+        self.update(other)
+        return self
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}: {self._current()!r}>"
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__} {self.name!r}"
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        # Without this, copy.copy() and pickle would try to rebuild an instance
+        # without its connection and lock. A plain dict is what callers want.
+        raise TypeError(
+            f"{type(self).__name__} objects cannot be copied or pickled: they hold "
+            "a live store connection. Use .copy() for a plain dict of the values."
+        )
+
+    # -- Writes: always straight to the store, whatever autosync says ------------
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        local = self._roundtrip(key, value)
+        self.persist(key, value)
+        self._patch(key, local)
+
+    def __delitem__(self, key: Any) -> None:
+        if self.pop(key, _MISSING) is _MISSING:
+            raise KeyError(key)
+
+    def pop(self, key: Any, default: Any = _MISSING) -> Any:
+        """Remove *key* from the store and return its value; *default* (or
+        ``KeyError``) when the store does not hold it. ``defaults`` are not
+        stored, so they are never popped."""
+        hook = getattr(self, "_pop", None)
+        if hook is not None:
+            # The hook returns the removed value, or *default* unchanged.
+            value = hook(key, _MISSING)
+        else:
+            value = self._pop_with_contract(key)
+        if value is _MISSING:
+            if default is _MISSING:
+                raise KeyError(key)
+            return default
+        self._patch(key)
+        return value
+
+    def _pop_with_contract(self, key: Any) -> Any:
+        # Fallback for backends without _pop: not atomic against other writers.
+        self.sync()
+        value = self._stored.get(key, _MISSING)
+        if value is not _MISSING:
+            self.depersist(key)
+        return value
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        """Return the stored value of *key*, storing *default* first if absent."""
+        local = self._roundtrip(key, default)
+        hook = getattr(self, "_setdefault", None)
+        if hook is not None:
+            value = hook(key, default)
+        else:
+            self.sync()
+            value = self._stored.get(key, _MISSING)
+            if value is _MISSING:
+                self.persist(key, default)
+                value = local
+        self._patch(key, value)
+        return value
+
+    def popitem(self) -> tuple[Any, Any]:
+        """Remove and return the last stored ``(key, value)`` pair, like dict."""
+        self.sync()
+        for key in reversed(list(self._stored)):
+            value = self.pop(key, _MISSING)
+            if value is not _MISSING:
+                return key, value
+        raise KeyError("popitem(): dictionary is empty")
+
+    def clear(self) -> None:
+        """Delete every stored key."""
+        self.sync()
+        for key in list(self._stored):
+            self.pop(key, None)
