@@ -119,6 +119,41 @@ class DurableDict(MutableMapping):
         overrides this. The token returned must not be newer than the values."""
         return token, self.durables()
 
+    # -- Building from a DURABLEDICTS entry ---------------------------------------
+
+    #: Keys of a ``DURABLEDICTS`` entry this backend reads, besides the common ones
+    #: (BACKEND, AUTOSYNC, ENCODING, OLD_ENCODING, DEFAULTS, OPTIONS).
+    config_keys: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_config(cls, name: str, config: Mapping[str, Any]) -> DurableDict:
+        """Build the dict for ``DURABLEDICTS[name]``.
+
+        *config* is the entry merged over the defaults, with ENCODING and
+        OLD_ENCODING already imported. OPTIONS are passed as keyword arguments."""
+        return cls(**cls.common_kwargs(name, config))
+
+    @staticmethod
+    def common_kwargs(name: str, config: Mapping[str, Any]) -> dict[str, Any]:
+        """Constructor arguments every backend takes, from a DURABLEDICTS entry."""
+        return {
+            "autosync": config["AUTOSYNC"],
+            "encoding": config["ENCODING"],
+            "old_encoding": config.get("OLD_ENCODING"),
+            "defaults": config.get("DEFAULTS"),
+            "name": name,
+            **config.get("OPTIONS", {}),
+        }
+
+    @classmethod
+    def check_config(cls, name: str, config: Mapping[str, Any]) -> list[str]:
+        """Return what is wrong with a DURABLEDICTS entry for this backend, one
+        sentence per problem; the system checks turn them into errors."""
+        return []
+
+    def close(self) -> None:
+        """Release connections this dict opened itself (never ones it was given)."""
+
     # -- Encoding helpers used by every backend ---------------------------------
 
     def _encode(self, value: Any) -> Any:
