@@ -1,0 +1,112 @@
+"""Runs every selected system in a fresh worker process and gathers results."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+from benchmarks import services
+from benchmarks.systems import SYSTEMS
+from benchmarks.worker import CONTEXT_VARIABLE
+
+ROOT = Path(__file__).resolve().parent.parent
+
+FULL = {
+    "sizes": [100, 1000, 10000],
+    "large": 10000,
+    "rounds": 11,
+    "round_seconds": 0.02,
+    "warmup_seconds": 0.1,
+    "count_requests": 5,
+    "change_rounds": 7,
+    "timeout": 10.0,
+    "worker_timeout": 900,
+}
+SMOKE = {
+    "sizes": [100],
+    "large": 1000,
+    "rounds": 1,
+    "round_seconds": 0.002,
+    "warmup_seconds": 0.0,
+    "count_requests": 2,
+    "change_rounds": 1,
+    "timeout": 5.0,
+    "worker_timeout": 120,
+}
+
+
+def why_not(system, available: set[str]) -> str | None:
+    """Why *system* cannot run here, or None."""
+    missing = [m for m in system.modules if find_spec(m) is None]
+    if missing:
+        return f"Python package(s) {', '.join(missing)} not installed"
+    servers = [s for s in system.services if s not in available]
+    if servers:
+        return f"server(s) {', '.join(servers)} not available"
+    return None
+
+
+def _environment(context: dict[str, Any]) -> dict[str, str]:
+    env = os.environ.copy()
+    env[CONTEXT_VARIABLE] = json.dumps(context)
+    paths = [str(ROOT), env.get("PYTHONPATH")]
+    env["PYTHONPATH"] = os.pathsep.join(path for path in paths if path)
+    return env
+
+
+def _worker(argv: list[str], env: dict[str, str], timeout: float) -> None:
+    command = [sys.executable, "-m", "benchmarks.worker", *argv]
+    subprocess.run(command, env=env, cwd=ROOT, check=True, timeout=timeout)
+
+
+def measure(system, env: dict[str, str], options: dict[str, Any]) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as out:
+        path = out.name
+    started = time.monotonic()
+    try:
+        _worker(["run", system.name, path], env, options["worker_timeout"])
+        result = json.loads(Path(path).read_text())
+    except (subprocess.SubprocessError, json.JSONDecodeError) as exc:
+        result = {"error": f"the worker failed: {exc}"}
+    finally:
+        os.unlink(path)
+    result["seconds"] = round(time.monotonic() - started, 1)
+    return result
+
+
+def run(names: list[str] | None, smoke: bool, log=print) -> dict[str, Any]:
+    """Measure the systems named (all when None); return every result."""
+    options = SMOKE if smoke else FULL
+    chosen = [s for s in SYSTEMS if names is None or s.name in names]
+    wanted = {service for system in chosen for service in system.services}
+    with services.started(wanted) as context:
+        context["options"] = options
+        env = _environment(context)
+        for database in ("sqlite", "postgresql"):
+            if database == "sqlite" or context["postgresql"]:
+                _worker(["migrate", database], env, 300)
+        available = services.available(context)
+        results = {}
+        for system in chosen:
+            reason = why_not(system, available)
+            if reason:
+                log(f"  {system.name}: skipped ({reason})")
+                results[system.name] = {"skipped": reason}
+                continue
+            log(f"  {system.name} ...")
+            results[system.name] = measure(system, env, options)
+            if "error" in results[system.name]:
+                log(results[system.name]["error"])
+        return {
+            "context": context,
+            "options": options,
+            "results": results,
+            "systems": chosen,
+        }
