@@ -24,11 +24,11 @@ if not settings.configured:
     )
     django.setup()
 
-import django_durabledict  # noqa: E402
+import django_durabledict
 
 project = "django-durabledict"
 author = "the django-durabledict developers"
-copyright = "2026, the django-durabledict developers"  # noqa: A001
+copyright = "2026, the django-durabledict developers"
 release = django_durabledict.__version__
 version = release
 
