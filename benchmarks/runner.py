@@ -12,7 +12,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-from benchmarks import services
+from benchmarks import machine, services
 from benchmarks.systems import SYSTEMS
 from benchmarks.worker import CONTEXT_VARIABLE
 
@@ -42,11 +42,18 @@ SMOKE = {
 }
 
 
+def _importable(module: str) -> bool:
+    try:
+        return find_spec(module) is not None
+    except ImportError:  # a parent package is missing
+        return False
+
+
 def why_not(system, available: set[str]) -> str | None:
     """Why *system* cannot run here, or None."""
-    missing = [m for m in system.modules if find_spec(m) is None]
+    missing = [m for m in system.modules if not _importable(m)]
     if missing:
-        return f"Python package(s) {', '.join(missing)} not installed"
+        return f"cannot import {', '.join(missing)}"
     servers = [s for s in system.services if s not in available]
     if servers:
         return f"server(s) {', '.join(servers)} not available"
@@ -104,8 +111,9 @@ def run(names: list[str] | None, smoke: bool, log=print) -> dict[str, Any]:
             results[system.name] = measure(system, env, options)
             if "error" in results[system.name]:
                 log(results[system.name]["error"])
+        environment = machine.describe(context)
         return {
-            "context": context,
+            "environment": environment,
             "options": options,
             "results": results,
             "systems": chosen,

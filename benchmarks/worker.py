@@ -54,7 +54,10 @@ def run(name: str, out: str) -> None:
     counter = RoundTripCounter({int(port): svc for port, svc in ctx["ports"].items()})
     counter.install()
     try:
-        result = scenarios.run(system, ctx["options"], counter)
+        result = {
+            "hook": system.hook(),
+            **scenarios.run(system, ctx["options"], counter),
+        }
     except Exception:
         result = {"error": traceback.format_exc()}
     finally:

@@ -3,12 +3,14 @@ and a small System subclass (see systems/base.py and systems/ours.py)."""
 
 from __future__ import annotations
 
-from benchmarks.systems import original, peers, plain
+from benchmarks.systems import original, ours, peers, plain
 from benchmarks.systems.base import System
 
 SYSTEMS: list[type[System]] = [
     plain.PlainDict,
     plain.DjangoSignals,
+    ours.OursMemory,
+    ours.OursRedis,
     original.OriginalModelDict,
     original.OriginalRedisDict,
     peers.Constance,

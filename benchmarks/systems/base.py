@@ -68,10 +68,16 @@ class System:
     #: Expected counts for an unchanged request, checked by the smoke test:
     #: {"queries": 0, "memcached": 1, ...}; None when not pinned down.
     expected_counts: dict[str, int] | None = None
+    #: The same for the request that first sees another process's change.
+    expected_change_counts: dict[str, int] | None = None
 
     def __init__(self, context: dict[str, Any]) -> None:
         self.context = context
         self.prefix = f"{context['prefix']}{self.name}:"
+
+    def hook(self) -> str:
+        """What runs once per request in this checkout, for the report."""
+        return self.hook_text
 
     def settings(self) -> dict[str, Any]:
         """Extra Django settings (merged over the common ones)."""
