@@ -49,6 +49,7 @@ def draw(gathered: dict[str, Any], path: Path) -> str | None:
     )  # fmt: skip
     left.barh(labels, [cost for _, cost, _ in rows], color=colours)
     left.set_xscale("log")
+    left.set_xlim(right=max(cost for _, cost, _ in rows) * 12)
     left.set_xlabel(f"µs per request: 100 reads, {size:,} keys (log scale)")
     right.barh(labels, [trips for _, _, trips in rows], color=colours)
     right.set_xscale("symlog", linthresh=1)
@@ -59,6 +60,13 @@ def draw(gathered: dict[str, Any], path: Path) -> str | None:
     for index, (_, cost, trips) in enumerate(rows):
         left.text(cost, index, f" {cost:,.1f}", va="center", fontsize=8)
         right.text(max(trips, 0), index, f" {trips}", va="center", fontsize=8)
+    from matplotlib.patches import Patch
+
+    names = {"floor": "floors", "ours": "django-durabledict", "original": "original"}
+    names["peer"] = "peers"
+    groups = dict.fromkeys(system.group for system, _, _ in rows[::-1])
+    handles = [Patch(color=COLOURS[g], label=names[g]) for g in groups]
+    left.legend(handles=handles, loc="upper right", fontsize=8)
     figure.suptitle("django-durabledict and its peers: cost of one request")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
