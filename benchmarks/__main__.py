@@ -28,6 +28,17 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--here", action="store_true", help="use this interpreter, not benchmarks/.venv"
     )
     parser.add_argument("--list", action="store_true", help="list the systems and exit")
+    parser.add_argument(
+        "--profile",
+        metavar="SYSTEM",
+        help="write pyinstrument profiles of SYSTEM instead",
+    )
+    parser.add_argument(
+        "--size",
+        type=int,
+        default=10000,
+        help="keys in the store for --profile (default 10000)",
+    )
     return parser.parse_args(argv)
 
 
@@ -47,8 +58,12 @@ def main(argv: list[str]) -> int:
         for system in SYSTEMS:
             print(f"{system.name:32} {system.label}")
         return 0
-    names = args.systems.split(",") if args.systems else None
     out = args.out or ROOT / "benchmarks" / "results" / time.strftime("%Y%m%d-%H%M%S")
+    if args.profile:
+        path = runner.profile(args.profile, args.size, out)
+        print(path.read_text())
+        return 0
+    names = args.systems.split(",") if args.systems else None
     print(f"benchmarks: {'smoke' if args.smoke else 'full'} run, results in {out}")
     gathered = runner.run(names, args.smoke)
     summary = report.write(gathered, out)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import machine, services
-from benchmarks.systems import SYSTEMS
+from benchmarks.systems import SYSTEMS, by_name
 from benchmarks.worker import CONTEXT_VARIABLE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,6 +73,30 @@ def _worker(argv: list[str], env: dict[str, str], timeout: float) -> None:
     subprocess.run(command, env=env, cwd=ROOT, check=True, timeout=timeout)
 
 
+def _prepare(context: dict[str, Any]) -> dict[str, str]:
+    """Create the tables in the run's databases; the workers' environment."""
+    env = _environment(context)
+    for database in ("sqlite", "postgresql"):
+        if database == "sqlite" or context["postgresql"]:
+            _worker(["migrate", database], env, 300)
+    return env
+
+
+def profile(name: str, size: int, out: Path) -> Path:
+    """Write pyinstrument profiles of system *name* to *out*; return the file."""
+    system = by_name(name)
+    with services.started(set(system.services)) as context:
+        context["options"] = SMOKE
+        env = _prepare(context)
+        reason = why_not(system, services.available(context))
+        if reason:
+            raise SystemExit(f"{name} cannot run here: {reason}")
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / f"profile-{name}-{size}.txt"
+        _worker(["profile", name, str(size), str(path)], env, 600)
+    return path
+
+
 def measure(system, env: dict[str, str], options: dict[str, Any]) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as out:
         path = out.name
@@ -95,10 +119,7 @@ def run(names: list[str] | None, smoke: bool, log=print) -> dict[str, Any]:
     wanted = {service for system in chosen for service in system.services}
     with services.started(wanted) as context:
         context["options"] = options
-        env = _environment(context)
-        for database in ("sqlite", "postgresql"):
-            if database == "sqlite" or context["postgresql"]:
-                _worker(["migrate", database], env, 300)
+        env = _prepare(context)
         available = services.available(context)
         results = {}
         for system in chosen:

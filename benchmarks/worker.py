@@ -1,6 +1,7 @@
 """One worker process: ``python -m benchmarks.worker MODE SYSTEM [OUT]``.
 
-Modes: ``run`` measures SYSTEM and writes its result as JSON to OUT; ``write``
+Modes: ``run`` measures SYSTEM and writes its result as JSON to OUT; ``profile``
+SYSTEM SIZE OUT writes pyinstrument profiles of it to OUT; ``write``
 is the other process of the propagation rounds (reads ``[key, value]`` lines,
 writes, answers with its monotonic clock); ``migrate`` creates the tables in the
 database named instead of SYSTEM. The run's context comes from the environment
@@ -66,13 +67,25 @@ def run(name: str, out: str) -> None:
         json.dump(result, file)
 
 
+def profile(name: str, size: str, out: str) -> None:
+    from benchmarks.profiling import profile as run_profile
+
+    system = by_name(name)(context())
+    djangoenv.configure(system.context, system)
+    text = run_profile(system, int(size))
+    with open(out, "w") as file:
+        file.write(text)
+
+
 def main(argv: list[str]) -> None:
     mode, name, *rest = argv
-    {
+    modes = {
         "run": lambda: run(name, rest[0]),
         "write": lambda: write(name),
         "migrate": lambda: migrate(name),
-    }[mode]()
+        "profile": lambda: profile(name, *rest),
+    }
+    modes[mode]()
 
 
 if __name__ == "__main__":
