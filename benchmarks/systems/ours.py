@@ -80,8 +80,12 @@ class OursMemory(Ours):
         self.store = MemoryStore()
 
     def entry(self) -> dict[str, Any]:
-        backend = "django_durabledict.backends.memory.MemoryDict"
-        return {"BACKEND": backend, "OPTIONS": {"store": self.store}}
+        # NoOpEncoding, MemoryDict's own default: values are kept as given.
+        return {
+            "BACKEND": "django_durabledict.backends.memory.MemoryDict",
+            "ENCODING": "django_durabledict.encoding.NoOpEncoding",
+            "OPTIONS": {"store": self.store},
+        }
 
     def build(self) -> Any:
         from django_durabledict.backends.memory import MemoryDict
