@@ -111,6 +111,44 @@ def measure(
     return stats(samples, loops=loops)
 
 
+def measure_against(
+    func: Callable[[int], Any],
+    control: Callable[[int], Any],
+    units_per_loop: int,
+    rounds: int,
+    round_seconds: float,
+    warmup_seconds: float,
+) -> dict[str, Any]:
+    """Time *func* and *control* in alternate rounds of the same process.
+
+    Returns the stats of both, in ns per unit, and of their ratio round by round:
+    a ratio taken a few milliseconds apart does not drift with the machine's load
+    the way two measurements taken minutes apart in two processes can."""
+    calibrated = []
+    for f in (func, control):
+        once = max(timed(f, 1), 1)
+        calibrated.append((f, max(1, int(round_seconds * 1e9 / once))))
+    deadline = time.perf_counter() + warmup_seconds
+    while time.perf_counter() < deadline:
+        for f, loops in calibrated:
+            f(max(1, loops // 4))
+    samples: list[list[float]] = [[], []]
+    gc.collect()
+    for _ in range(rounds):
+        gc.disable()
+        try:
+            for sample, (f, loops) in zip(samples, calibrated, strict=True):
+                sample.append(timed(f, loops) / (loops * units_per_loop))
+        finally:
+            gc.enable()
+    ratios = [mine / theirs for mine, theirs in zip(*samples, strict=True)]
+    return {
+        **stats(samples[0], loops=calibrated[0][1]),
+        "control": stats(samples[1]),
+        "ratio": stats(ratios),
+    }
+
+
 def stats(samples: Sequence[float], **extra: Any) -> dict[str, Any]:
     return {
         "median": statistics.median(samples),

@@ -87,7 +87,6 @@ def main_table(gathered: dict[str, Any]) -> list[str]:
     results, size = gathered["results"], reference_size(gathered["options"])
     plain = results.get("plain-dict", {})
     floor = plain.get("requests", {}).get(str(size), {}).get("median")
-    floor_read = plain.get("hot_read", {}).get("median")
     head = [
         "System", "Per-request hook", f"Request, µs ({size:,} keys)", "x plain",
         "Read, ns", "x plain", "Queries", "Round trips", "Connects",
@@ -102,10 +101,11 @@ def main_table(gathered: dict[str, Any]) -> list[str]:
             continue
         request, counts = r["requests"][str(size)], r["counts"][str(size)]
         read = r.get("hot_read", {}).get("median")
+        read_ratio = r.get("hot_read", {}).get("ratio", {}).get("median")
         change = r.get("change") or {}
         rows.append([
             system.label, r.get("hook", system.hook_text), _spread(request),
-            _ratio(request["median"], floor), _ns(read), _ratio(read, floor_read),
+            _ratio(request["median"], floor), _ns(read), _ratio(read_ratio, 1),
             _count(counts["queries"]), _count(counts["network"]),
             _count(counts["connects"]), _propagation(r.get("change")),
             _us((change.get("first_request") or {}).get("median")),
