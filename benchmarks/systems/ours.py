@@ -38,9 +38,13 @@ class Ours(System):
         raise NotImplementedError
 
     def build(self) -> Any:
-        """The dict built directly, with autosync off (the writer's, and the
-        reader's before the registry exists)."""
-        raise NotImplementedError
+        """A new instance of the dict with autosync off, outside the registry:
+        built from its DURABLEDICTS entry, as the registry would; subclasses
+        build it directly for checkouts without the Django integration."""
+        from django_durabledict.conf import app_settings
+
+        config = app_settings.config(ALIAS)
+        return config["BACKEND"].from_config(ALIAS, config)
 
     def settings(self) -> dict[str, Any]:
         return {"DURABLEDICTS": {ALIAS: self.entry()}} if integrated() else {}
@@ -61,6 +65,12 @@ class Ours(System):
         return Reader(d, hook=hook, registry=(dicts, ALIAS), closers=[dicts.close_all])
 
     def writer(self):
+        # Another process's own dict; in this process (cross_process False), a
+        # second instance, not the reader's.
+        if integrated() and self.cross_process:
+            from django_durabledict.registry import dicts
+
+            return dicts[ALIAS].__setitem__
         return self.build().__setitem__
 
 
@@ -88,6 +98,8 @@ class OursMemory(Ours):
         }
 
     def build(self) -> Any:
+        if integrated():
+            return super().build()
         from django_durabledict.backends.memory import MemoryDict
 
         return MemoryDict(autosync=False, store=self.store)
@@ -126,6 +138,8 @@ class OursRedis(Ours):
         }
 
     def build(self) -> Any:
+        if integrated():
+            return super().build()
         from django_durabledict.backends.redis import RedisDict
 
         return RedisDict(self.keyspace, self._client(), autosync=False)
