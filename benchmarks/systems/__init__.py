@@ -9,8 +9,9 @@ from benchmarks.systems.base import System
 SYSTEMS: list[type[System]] = [
     plain.PlainDict,
     plain.DjangoSignals,
-    ours.OursMemory,
+    *ours.MODEL_SYSTEMS,
     ours.OursRedis,
+    ours.OursMemory,
     original.OriginalModelDict,
     original.OriginalRedisDict,
     peers.Constance,
