@@ -119,6 +119,23 @@ class DurableDict(MutableMapping):
         overrides this. The token returned must not be newer than the values."""
         return token, self.durables()
 
+    # -- Bulk hooks used by durabledict_dump and durabledict_load ----------------
+
+    def _raw_snapshot(self) -> dict[Any, Any]:
+        """Every key with its value *as stored* (still encoded), read as one
+        consistent snapshot. Backends override this to avoid decoding: the default
+        decodes and re-encodes, which unpickles pickled values."""
+        return {key: self._encode(value) for key, value in self.durables().items()}
+
+    def _apply(self, updates: Mapping[Any, Any], removals: Iterable[Any]) -> None:
+        """Store every update and delete every removal with one token change, so
+        other processes see the old or the new dict, never a mix. Backends
+        override this; the default writes key by key and is not atomic."""
+        for key, value in updates.items():
+            self.persist(key, value)
+        for key in removals:
+            self.pop(key, None)
+
     # -- Building from a DURABLEDICTS entry ---------------------------------------
 
     #: Keys of a ``DURABLEDICTS`` entry this backend reads, besides the common ones
