@@ -171,14 +171,12 @@ def test_w003_a_subclass_of_the_middleware_counts():
     assert checks.check_middleware() == []
 
 
-@override_settings(
-    DURABLEDICTS={"a": memory_entry(), "b": memory_entry(AUTOSYNC=True)}
-)
+@override_settings(DURABLEDICTS={"a": memory_entry(), "b": memory_entry(AUTOSYNC=True)})
 def test_a_good_configuration_passes_check_and_check_deploy():
     assert run_all() == run_all(deploy=True) == []
 
 
 def test_errors_stop_manage_py_check(settings):
     settings.DURABLEDICTS = {"x": {"BACKEND": "tests.nowhere.Dict"}}
-    with pytest.raises(SystemCheckError, match="durabledict.E001"):
+    with pytest.raises(SystemCheckError, match=r"durabledict\.E001"):
         call_command("check")
