@@ -185,7 +185,8 @@ def test_bulk_delete_replaces_delete_selected_and_bumps(admin_client, flag):
     versions = version("features"), version("limits")
     page = admin_client.get(URL).content.decode()
     assert "delete_selected_settings" in page and '"delete_selected"' not in page
-    data = {"action": "delete_selected_settings", "_selected_action": [flag.pk, other.pk]}
+    selected = [flag.pk, other.pk]
+    data = {"action": "delete_selected_settings", "_selected_action": selected}
     confirm = admin_client.post(URL, data)
     assert "Are you sure" in confirm.content.decode()
     response = admin_client.post(URL, {**data, "post": "yes"})
