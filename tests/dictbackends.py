@@ -83,3 +83,16 @@ class BrokenSyncDict(SharedMemoryDict):
 
 def memory_entry(**extra: Any) -> dict[str, Any]:
     return {"BACKEND": MEMORY, **extra}
+
+
+def require_module(name: str) -> Any:
+    """Import *name*; skip without it, except in CI (DURABLEDICT_REQUIRE_SERVICES=1)
+    where a missing test dependency must fail the run."""
+    import importlib
+    import os
+
+    import pytest
+
+    if os.environ.get("DURABLEDICT_REQUIRE_SERVICES") == "1":
+        return importlib.import_module(name)
+    return pytest.importorskip(name)

@@ -14,7 +14,12 @@ from django.test import AsyncClient, Client, override_settings
 from django_durabledict import dicts
 from django_durabledict.middleware import DurableDictSyncMiddleware
 from django_durabledict.receivers import sync_dicts
-from tests.dictbackends import memory_entry, other_process, reset_stores
+from tests.dictbackends import (
+    memory_entry,
+    other_process,
+    require_module,
+    reset_stores,
+)
 
 MIDDLEWARE_PATH = "django_durabledict.middleware.DurableDictSyncMiddleware"
 
@@ -98,7 +103,7 @@ def test_request_started_receiver_accepts_signal_arguments(settings):
 
 
 def test_celery_task_prerun_receiver():
-    celery = pytest.importorskip("celery")
+    celery = require_module("celery")
     from celery.signals import task_prerun
 
     app = celery.Celery("durabledict-tests", set_as_current=False)
