@@ -21,7 +21,8 @@ from django_durabledict.models import DurableSetting
 
 
 def setting_dicts() -> dict[str, dict[str, Any]]:
-    """``{name: config}`` of every configured dict kept in DurableSetting rows."""
+    """``{namespace: config}`` of every configured dict kept in DurableSetting rows
+    (a ModelDict entry without ``MODEL``)."""
     from django_durabledict.backends.model import ModelDict
 
     found = {}
@@ -31,8 +32,10 @@ def setting_dicts() -> dict[str, dict[str, Any]]:
         except ImproperlyConfigured:
             continue  # reported by the system checks
         backend = config["BACKEND"]
-        if isinstance(backend, type) and issubclass(backend, ModelDict):
-            found[name] = config
+        if not (isinstance(backend, type) and issubclass(backend, ModelDict)):
+            continue
+        if not config.get("MODEL"):
+            found[config["OPTIONS"].get("namespace", name)] = config
     return found
 
 
