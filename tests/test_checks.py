@@ -180,3 +180,22 @@ def test_errors_stop_manage_py_check(settings):
     settings.DURABLEDICTS = {"x": {"BACKEND": "tests.nowhere.Dict"}}
     with pytest.raises(SystemCheckError, match=r"durabledict\.E001"):
         call_command("check")
+
+
+def test_default_configuration_passes_check(settings):
+    del settings.DURABLEDICTS
+    assert run_all() == []
+
+
+@pytest.mark.services("memcached")
+def test_default_configuration_with_a_shared_cache_passes_check_deploy(settings):
+    del settings.DURABLEDICTS
+    settings.CACHES = {"default": settings.CACHES["memcached"]}
+    assert run_all(deploy=True) == []
+
+
+def test_default_configuration_with_locmem_warns_w001_under_deploy(settings):
+    # Django's default cache is process-local: exactly what a deploy check must say.
+    del settings.DURABLEDICTS
+    settings.CACHES = {"default": LOCMEM}
+    assert ids(run_all(deploy=True)) == ["durabledict.W001"]

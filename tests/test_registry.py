@@ -249,3 +249,11 @@ def test_package_exports():
 
     assert django_durabledict.dicts is dicts
     assert isinstance(dicts, DictRegistry)
+
+
+def test_a_built_dict_is_found_by_a_plain_dict_lookup():
+    # dicts["features"] sits on every read path: once built, no Python code may run
+    # for it (see docs/integration.rst for the measured cost).
+    assert DictRegistry.__getitem__ is dict.__getitem__
+    built = dicts["features"]
+    assert dict.__getitem__(dicts, "features") is built
