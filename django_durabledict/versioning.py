@@ -37,9 +37,9 @@ logger = logging.getLogger("django_durabledict")
 _SAFE_PART = re.compile(r"[A-Za-z0-9_.\-]{1,60}")
 
 # Tokens of the ModelDicts alive in this process, by cache key (weak: a dict that
-# is gone stops being notified), and tokens registered by connect_signals().
+# is gone stops being notified), and the caches track_model() named, by table.
 _live: defaultdict[str, weakref.WeakSet] = defaultdict(weakref.WeakSet)
-_pinned: defaultdict[str, list[CacheToken]] = defaultdict(list)
+_tracked: defaultdict[str, dict[Any, bool]] = defaultdict(dict)
 _lock = threading.Lock()
 
 
@@ -56,13 +56,11 @@ def token_key(using: str, table: str, namespace: str | None = None) -> str:
     return f"durabledict:{digest}:version"
 
 
-def watch(token: CacheToken, pin: bool = False) -> None:
-    """Bump *token* whenever this process commits a change under its key."""
+def watch(token: CacheToken) -> None:
+    """Bump *token* whenever this process commits a change under its key, for as
+    long as *token* is alive."""
     with _lock:
-        if pin:
-            _pinned[token.key].append(token)
-        else:
-            _live[token.key].add(token)
+        _live[token.key].add(token)
 
 
 class ChangeNotice:
@@ -88,7 +86,9 @@ class ChangeNotice:
 
     def tokens(self) -> list[CacheToken]:
         with _lock:
-            found = [*_live.get(self.key, ()), *_pinned.get(self.key, ())]
+            found = list(_live.get(self.key, ()))
+            tracked = list(_tracked.get(self.table, ()))
+        found += [CacheToken(cache, self.key) for cache in tracked]
         if self.namespace is not None:
             found += configured_tokens(self.using, self.namespace)
         unique = {token.identity: token for token in found}
@@ -101,8 +101,14 @@ def configured_tokens(using: str, namespace: str) -> list[CacheToken]:
     from django.conf import settings
     from django.utils.module_loading import import_string
 
+    # Without DURABLEDICTS there is one dict, "default", on DurableSetting.
+    entries = getattr(settings, "DURABLEDICTS", None)
+    if entries is None:
+        entries = {
+            "default": {"BACKEND": "django_durabledict.backends.model.ModelDict"}
+        }
     tokens = []
-    for name, config in getattr(settings, "DURABLEDICTS", {}).items():
+    for name, config in entries.items():
         try:
             backend = import_string(config["BACKEND"])
         except (KeyError, ImportError):
@@ -175,8 +181,23 @@ def record_change(names: Iterable[str], using: str) -> list[ChangeNotice]:
     return notices
 
 
-def connected_token(cache: Any, using: str, table: str) -> CacheToken:
-    """A pinned token for a user's own table: see ``ModelDict.connect_signals``."""
-    token = CacheToken(cache, token_key(using, table))
-    watch(token, pin=True)
-    return token
+def track_model(model: Any, cache: Any = "default", namespaced: bool = False) -> None:
+    """Bump the token in *cache* after every ``post_save`` and ``post_delete`` of
+    *model* (a user's own model; DurableSetting needs nothing), in this process.
+
+    Call it once at start-up (``AppConfig.ready``) in every process that writes
+    the model, including ones that never build the dict. With *namespaced*, the
+    token of the row's ``namespace`` is bumped."""
+    from django.db.models.signals import post_delete, post_save
+
+    table = model._meta.db_table
+    with _lock:
+        _tracked[table][cache] = namespaced
+
+    def changed(sender: Any, instance: Any, using: str, **kwargs: Any) -> None:
+        namespace = instance.namespace if namespaced else None
+        notify_after_commit(using, table, namespace)
+
+    uid = f"durabledict_track_{table}_{namespaced}"
+    post_save.connect(changed, sender=model, weak=False, dispatch_uid=uid)
+    post_delete.connect(changed, sender=model, weak=False, dispatch_uid=uid)
