@@ -20,6 +20,8 @@ DICTS = {
     "features": {"BACKEND": MODEL, "CACHE": "default", "DEFAULTS": {"beta": False}},
     "limits": {"BACKEND": MODEL, "CACHE": "default", "MAX_VALUE_SIZE": 20},
     "memory": memory_entry(),
+    "own_model": {"BACKEND": MODEL, "MODEL": "tests.Setting"},
+    "renamed": {"BACKEND": MODEL, "OPTIONS": {"namespace": "other_ns"}},
 }
 URL = "/admin/django_durabledict/durablesetting/"
 
@@ -142,7 +144,7 @@ def test_invalid_values_are_form_errors_and_write_nothing(admin_client, text, er
     assert not LogEntry.objects.exists()
 
 
-@pytest.mark.parametrize("namespace", ["memory", "nope", ""])
+@pytest.mark.parametrize("namespace", ["memory", "own_model", "renamed", "nope", ""])
 def test_add_to_a_dict_not_on_durablesetting_is_an_error(admin_client, namespace):
     response = admin_client.post(
         f"{URL}add/", {"namespace": namespace, "key": "k", "value": "1"}
@@ -266,3 +268,13 @@ def test_changelist_of_ten_thousand_keys_is_paginated_with_few_queries(admin_cli
     assert page.count('name="_selected_action"') == 100
     assert "k05000" in page
     assert len(queries) <= 8, [q["sql"] for q in queries]
+
+
+def test_the_namespace_of_an_entry_is_its_options_namespace(admin_client):
+    form = admin_client.get(f"{URL}add/").content.decode()
+    assert '<option value="other_ns">' in form and 'value="renamed"' not in form
+    response = admin_client.post(
+        f"{URL}add/", {"namespace": "other_ns", "key": "k", "value": "1"}
+    )
+    assert response.status_code == 302
+    assert DurableSetting.objects.get(namespace="other_ns").value == "1"
