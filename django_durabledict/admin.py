@@ -90,6 +90,8 @@ class DurableSettingAdmin(admin.ModelAdmin):
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         if obj is None:
             return ["namespace", "key", "value"]
+        if self.has_change_permission(request, obj):
+            return ["namespace", "key", "value", "original", "created", "updated"]
         return ["namespace", "key", "value", "created", "updated"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:

@@ -7,11 +7,13 @@ encoded with that dict's ENCODING must fit its MAX_VALUE_SIZE.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
 from django import forms
 from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.db import router, transaction
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
@@ -64,6 +66,11 @@ def preview(setting: DurableSetting, length: int = 80) -> str:
     return Truncator(text).chars(length)
 
 
+def fingerprint(stored: Any) -> str:
+    """A short digest of a stored value, to notice that it changed."""
+    return hashlib.sha256(str(stored).encode()).hexdigest()[:32]
+
+
 class JSONTextField(forms.CharField):
     """A textarea whose text must be JSON; cleans to the parsed value."""
 
@@ -91,6 +98,10 @@ class DurableSettingForm(forms.ModelForm):
         help_text=_('JSON: true, 10, "text", [1, 2], {"a": 1} or null.'),
     )
 
+    #: The stored value's fingerprint when the page was opened: a save over a
+    #: change someone else made meanwhile is refused instead of overwriting it.
+    original = forms.CharField(widget=forms.HiddenInput, required=False)
+
     class Meta:
         model = DurableSetting
         fields = ["namespace", "key", "value"]
@@ -99,6 +110,7 @@ class DurableSettingForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.old_value: Any = None
         if self.instance.pk is not None:
+            self.initial["original"] = fingerprint(self.instance.value)
             try:
                 self.old_value = decode(self.instance)
                 self.initial["value"] = as_json(self.old_value, indent=2)
@@ -117,6 +129,8 @@ class DurableSettingForm(forms.ModelForm):
         namespace = cleaned.get("namespace", self.instance.namespace)
         if "value" not in cleaned or not namespace:
             return cleaned
+        if self.instance.pk is not None and cleaned.get("original"):
+            self._check_unchanged(cleaned["original"])
         config = setting_dicts().get(namespace)
         if config is None:
             raise ValidationError(
@@ -127,6 +141,25 @@ class DurableSettingForm(forms.ModelForm):
         self.new_value = cleaned["value"]
         cleaned["value"] = self._encode(config, self.new_value)
         return cleaned
+
+    def _check_unchanged(self, original: str) -> None:
+        rows = DurableSetting.objects.filter(pk=self.instance.pk)
+        if transaction.get_connection(
+            router.db_for_write(DurableSetting)
+        ).in_atomic_block:
+            # The admin saves in this transaction: the lock holds until the save.
+            rows = rows.select_for_update()
+        current = rows.values_list("value", flat=True).first()
+        if current is None:
+            raise ValidationError(_("This key was deleted after you opened this page."))
+        if fingerprint(current) != original:
+            raise ValidationError(
+                _(
+                    "This key was changed by someone else after you opened this "
+                    "page. Reload the page to see the new value, then edit again."
+                ),
+                code="conflict",
+            )
 
     def _encode(self, config: dict[str, Any], value: Any) -> Any:
         try:

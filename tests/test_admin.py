@@ -2,6 +2,7 @@
 write, history entries, permissions, DEFAULTS, and a changelist of 10,000 keys."""
 
 import json
+import re
 
 import pytest
 from django.contrib.admin.models import LogEntry
@@ -278,3 +279,32 @@ def test_the_namespace_of_an_entry_is_its_options_namespace(admin_client):
     )
     assert response.status_code == 302
     assert DurableSetting.objects.get(namespace="other_ns").value == "1"
+
+
+def original_of(client, setting):
+    page = client.get(f"{URL}{setting.pk}/change/").content.decode()
+    return re.search(r'name="original" value="([0-9a-f]+)"', page)[1]
+
+
+@committing
+def test_a_change_made_meanwhile_is_not_overwritten(admin_client, flag):
+    original = original_of(admin_client, flag)
+    DurableSetting.objects.filter(pk=flag.pk).update(value="true")  # someone else
+    response = admin_client.post(
+        f"{URL}{flag.pk}/change/", {"value": "1", "original": original}
+    )
+    assert "changed by someone else" in response.content.decode()
+    flag.refresh_from_db()
+    assert flag.value == "true"
+    fresh = original_of(admin_client, flag)
+    response = admin_client.post(
+        f"{URL}{flag.pk}/change/", {"value": "1", "original": fresh}
+    )
+    assert response.status_code == 302
+    flag.refresh_from_db()
+    assert flag.value == "1"
+
+
+def test_view_only_pages_have_no_original_field(flag):
+    page = login("view_durablesetting").get(f"{URL}{flag.pk}/change/")
+    assert page.status_code == 200 and 'name="original"' not in page.content.decode()
