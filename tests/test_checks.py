@@ -199,3 +199,16 @@ def test_default_configuration_with_locmem_warns_w001_under_deploy(settings):
     del settings.DURABLEDICTS
     settings.CACHES = {"default": LOCMEM}
     assert ids(run_all(deploy=True)) == ["durabledict.W001"]
+
+
+@override_settings(
+    DURABLEDICTS={
+        "x": {
+            "BACKEND": "django_durabledict.backends.model.ModelDict",
+            "CACHE": "nowhere",
+        }
+    }
+)
+def test_e003_with_modeldict():
+    (error,) = checks.check_backend_config()
+    assert error.id == "durabledict.E003" and "'nowhere'" in error.msg
