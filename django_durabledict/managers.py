@@ -149,11 +149,8 @@ class DurableSettingManager(models.Manager.from_queryset(DurableSettingQuerySet)
         return connections[self.db].features
 
 
-class DurableNamespaceManager(models.Manager):
-    """``DurableNamespace.objects``: reads and bumps namespace versions."""
-
-    def get_by_natural_key(self, name: str) -> Any:
-        return self.get(name=name)
+class DurableNamespaceQuerySet(models.QuerySet):
+    """Reads and bumps namespace versions."""
 
     def version(self, name: str) -> int | None:
         """The namespace's current version, or ``None`` if it was never written."""
@@ -177,3 +174,12 @@ class DurableNamespaceManager(models.Manager):
             [self.model(name=name) for name in names], ignore_conflicts=True
         )
         self.filter(name__in=names).update(version=F("version") + 1, updated=Now())
+
+    bump.alters_data = True
+
+
+class DurableNamespaceManager(models.Manager.from_queryset(DurableNamespaceQuerySet)):
+    """``DurableNamespace.objects``: reads and bumps namespace versions."""
+
+    def get_by_natural_key(self, name: str) -> Any:
+        return self.get(name=name)

@@ -70,6 +70,9 @@ class ChangeNotice:
         self.using, self.table, self.namespace = using, table, namespace
         self.key = token_key(using, table, namespace)
         self.ran = False
+        #: How many changes this hook stands for, so far: lets a dict inside the
+        #: transaction tell that rows changed since it last loaded them.
+        self.changes = 1
 
     def __call__(self) -> None:
         self.ran = True  # the data is committed, whatever happens to the bumps
@@ -134,8 +137,10 @@ def pending_notice(using: str, key: str) -> ChangeNotice | None:
         return None
     # A hook registered inside a savepoint is dropped if that savepoint rolls
     # back. Reusing it is safe only if every such savepoint is still open, i.e.
-    # encloses the code running now: rolling it back would undo us too.
-    open_savepoints = set(connection.savepoint_ids)
+    # encloses the code running now: rolling it back would undo us too. (None
+    # stands for an atomic block without a savepoint, which never rolls back on
+    # its own.)
+    open_savepoints = {*connection.savepoint_ids, None}
     for savepoints, func, _robust in connection.run_on_commit:
         if (
             isinstance(func, ChangeNotice)
@@ -156,6 +161,8 @@ def notify_after_commit(
     if notice is None:
         notice = ChangeNotice(using, table, namespace)
         transaction.on_commit(notice, using=using, robust=True)
+    else:
+        notice.changes += 1
     return notice
 
 
@@ -174,6 +181,7 @@ def record_change(names: Iterable[str], using: str) -> list[ChangeNotice]:
         if notice is None:
             fresh.append(name)
         else:
+            notice.changes += 1
             notices.append(notice)
     if fresh:
         DurableNamespace._default_manager.db_manager(using).bump(fresh)

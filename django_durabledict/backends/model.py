@@ -77,6 +77,8 @@ class ModelDict(RowsMixin, TransactionViewsMixin):
             backstop_interval,
         )
         self._init_views()
+        # Named after what it holds, so log lines say which namespace or table.
+        name = name or namespace or self.model._meta.db_table
         super().__init__(autosync, encoding, old_encoding, defaults=defaults, name=name)
 
     def _bind(self, manager, key_col, value_col, namespace, database) -> None:
@@ -146,6 +148,10 @@ class ModelDict(RowsMixin, TransactionViewsMixin):
 
     def _transaction_token(self, unknown: Any) -> Any:
         return self.watch.hint(unknown=unknown)
+
+    def _pending_mark(self) -> Any:
+        notice = versioning.pending_notice(self.using, self.token.key)
+        return None if notice is None else (notice, notice.changes)
 
     # -- Atomic pop and setdefault (hooks of DurableDict) ----------------------------
 

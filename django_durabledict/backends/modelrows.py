@@ -34,7 +34,7 @@ class RowsMixin:
 
         return self.model._meta.concrete_model is DurableSetting
 
-    # -- Building querysets -----------------------------------------------------------
+    # -- Building querysets ----------------------------------------------------------
 
     def _scope(self) -> dict[str, Any]:
         return {} if self.namespace is None else {"namespace": self.namespace}
@@ -52,7 +52,7 @@ class RowsMixin:
     def _db_version(self) -> int | None:
         return self._versions().values_list("version", flat=True).first()
 
-    # -- Reading ----------------------------------------------------------------------
+    # -- Reading ---------------------------------------------------------------------
 
     def _query(self) -> tuple[list[tuple[Any, Any]], int | None]:
         """``([(key, stored or instance)], database version)`` in one query."""
@@ -101,7 +101,7 @@ class RowsMixin:
     def _value_of(self, row: Any) -> Any:
         return getattr(row, self.value_col)
 
-    # -- Writing ----------------------------------------------------------------------
+    # -- Writing ---------------------------------------------------------------------
 
     def _lookup(self, key: Any) -> dict[str, Any]:
         # Passed explicitly: get_or_create() does not copy the queryset's filters

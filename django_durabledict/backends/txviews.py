@@ -36,6 +36,7 @@ class _View:
         self.token = token
         self.defaults = defaults
         self.commits: list[_CommitWrite] = []  # hooks of writes made in this view
+        self.mark: Any = None  # the transaction's pending changes when last loaded
         self.seen_hooks: Any = connection.run_on_commit
         self.publish(stored, token)
 
@@ -101,6 +102,10 @@ class TransactionViewsMixin(DurableDict):
             return None
         if not view.connection.in_atomic_block:
             self._views.pop(ident, None)  # its transaction ended
+            if self.last_synced is None:
+                # Built inside that transaction: the shared snapshot was never
+                # loaded, and the view's rows may not be what was committed.
+                self.sync()
             return None
         if view.lost_a_write():
             view.publish(self._load_in_transaction(), view.token)
@@ -156,13 +161,18 @@ class TransactionViewsMixin(DurableDict):
             return
         view = self._current_view()
         current = view.token if view is not None else self.last_synced
+        # Rows this transaction changed itself (through the ORM, the admin) show
+        # in the view too: they leave a mark before the token can move.
+        mark = self._pending_mark()
+        seen = view.mark if view is not None else None
         try:
             token = self._transaction_token(unknown=current)
-            if token is not None and token == current:
+            if token is not None and token == current and mark == seen:
                 return  # unchanged: the view, or the shared snapshot, is current
             if view is None:
                 view = self._new_view(connection)
             view.publish(self._load_in_transaction(), token)
+            view.mark = mark
         except self.unavailable_errors as exc:
             self._mark_unavailable(exc)
 
@@ -182,6 +192,7 @@ class TransactionViewsMixin(DurableDict):
         transaction.on_commit(hook, using=self.using)
         view.commits.append(hook)
         view.seen_hooks = connection.run_on_commit
+        view.mark = self._pending_mark()  # our own write is in the view already
 
     # -- Whole-dict operations that read the snapshot ------------------------------
 
@@ -197,4 +208,9 @@ class TransactionViewsMixin(DurableDict):
         raise NotImplementedError
 
     def _transaction_token(self, unknown: Any) -> Any:
+        raise NotImplementedError
+
+    def _pending_mark(self) -> Any:
+        """Something that changes whenever the current transaction changes rows
+        of this dict, or None when it changed none."""
         raise NotImplementedError
