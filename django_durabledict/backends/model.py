@@ -1,0 +1,270 @@
+"""ModelDict: a dict kept in database rows, with its version hint in a Django cache.
+
+Two ways to use it:
+
+* bound to one *namespace* of :class:`~django_durabledict.models.DurableSetting`
+  (``ModelDict(namespace="features")``, or a ``DURABLEDICTS`` entry without
+  ``MODEL``): the database also holds an authoritative version per namespace, and a
+  lost cache bump heals at the next backstop check;
+* on your own model, as the original durabledict did
+  (``ModelDict(Setting.objects, "default")``): one row per key in ``key_col`` and
+  ``value_col``; with no version in the database the backstop simply reloads.
+
+Costs: a sync when nothing changed is one cache round trip and no query; a sync
+after a change is one query (rows and version together); reads with ``autosync``
+off touch neither. See docs/backends/model.rst for the failure behaviour.
+
+Consistency caveats: the cache must be shared by every process (memcached, Redis);
+with a process-local cache (locmem) other processes only see changes at their
+backstop check. Reads and writes go to one database alias (the model's write
+database by default), never to a lagging replica.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.db import InterfaceError, OperationalError, router, transaction
+
+from django_durabledict import versioning
+from django_durabledict.backends.cachetoken import CacheToken
+from django_durabledict.backends.modelrows import RowsMixin
+from django_durabledict.backends.tokenwatch import TokenWatch
+from django_durabledict.backends.txviews import TransactionViewsMixin
+from django_durabledict.base import _MISSING
+from django_durabledict.encoding import DefaultEncoding
+
+
+class ModelDict(RowsMixin, TransactionViewsMixin):
+    """A DurableDict whose values are rows of a Django model.
+
+    ``manager`` is the model's manager (``None`` means ``DurableSetting.objects``,
+    which needs ``namespace``); ``cache`` a cache alias or object holding the token.
+    ``backstop_interval`` (seconds, ``None`` to disable) bounds how long a lost cache
+    bump can hide a change. ``database`` overrides the database alias.
+    """
+
+    #: The store is the database: these mean "cannot reach it right now".
+    unavailable_errors = (OSError, OperationalError, InterfaceError)
+    config_keys = frozenset({"CACHE", "DATABASE", "MODEL", "BACKSTOP_INTERVAL"})
+
+    def __init__(
+        self,
+        manager: Any = None,
+        cache: Any = "default",
+        key_col: str = "key",
+        value_col: str = "value",
+        return_instances: bool = False,
+        autosync: bool = True,
+        encoding: Any = DefaultEncoding,
+        old_encoding: Any = None,
+        *,
+        namespace: str | None = None,
+        defaults: Mapping[Any, Any] | None = None,
+        name: str | None = None,
+        backstop_interval: float | None = 30.0,
+        database: str | None = None,
+    ) -> None:
+        self._bind(manager, key_col, value_col, namespace, database)
+        self.return_instances = return_instances
+        self.token = CacheToken(cache, self._token_key())
+        versioning.watch(self.token)
+        self.watch = TokenWatch(
+            self,
+            self.token,
+            self._db_version if self.versioned else None,
+            backstop_interval,
+        )
+        self._init_views()
+        # Named after what it holds, so log lines say which namespace or table.
+        name = name or namespace or self.model._meta.db_table
+        super().__init__(autosync, encoding, old_encoding, defaults=defaults, name=name)
+
+    def _bind(self, manager, key_col, value_col, namespace, database) -> None:
+        if manager is None:
+            from django_durabledict.models import DurableSetting
+
+            manager = DurableSetting._default_manager
+        self.manager = manager
+        self.model = manager.model
+        self.key_col, self.value_col = key_col, value_col
+        self.namespace = namespace
+        self.versioned = self._is_durable_setting()
+        if self.versioned and namespace is None:
+            raise ValueError("ModelDict on DurableSetting needs namespace=...")
+        if self.versioned and (key_col, value_col) != ("key", "value"):
+            raise ValueError(
+                "ModelDict on DurableSetting uses key_col='key', value_col='value'"
+            )
+        if namespace is not None and not self._has_field("namespace"):
+            raise ValueError(f"{self.model.__name__} has no 'namespace' field")
+        self.using = database or router.db_for_write(self.model)
+
+    def _token_key(self) -> str:
+        return versioning.token_key(
+            self.using, self.model._meta.db_table, self.namespace
+        )
+
+    # -- The backend contract ---------------------------------------------------
+
+    def persist(self, key: Any, value: Any) -> None:
+        """Store *value* under *key*; the token changes after commit. An unchanged
+        encoded value is not written at all (and changes nothing)."""
+        encoded = self._encode(value)
+        with transaction.atomic(using=self.using, savepoint=False):
+            if self._stored_value(key) == encoded:
+                return
+            self._will_write()
+            self._upsert(key, encoded)
+            self._wrote()
+
+    def depersist(self, key: Any) -> None:
+        """Delete *key*; ``KeyError`` if it is not stored."""
+        if self._pop(key, _MISSING) is _MISSING:
+            raise KeyError(key)
+
+    def durables(self) -> dict[Any, Any]:
+        return self._load(None)[1]
+
+    def last_updated(self) -> Any:
+        """The cache token, or ``None`` (reload) when the backstop found the
+        database moved. While the cache cannot be read: the token last loaded."""
+        if self.watch.backstop_says_changed():
+            return None
+        return self.watch.hint(unknown=self.last_synced)
+
+    def _load(self, token: Any) -> tuple[Any, dict[Any, Any]]:
+        if token is None:
+            # Read (or seed) the hint before the rows, as every sync does; while
+            # the cache is down a private marker forces a reload once it is back.
+            token = self.watch.hint(unknown=object())
+        rows, version = self._query()
+        self.watch.loaded_version = version
+        return token, self._to_values(rows)
+
+    def _load_in_transaction(self) -> dict[Any, Any]:
+        return self._to_values(self._query()[0])
+
+    def _transaction_token(self, unknown: Any) -> Any:
+        return self.watch.hint(unknown=unknown)
+
+    def _pending_mark(self) -> Any:
+        notice = versioning.pending_notice(self.using, self.token.key)
+        return None if notice is None else (notice, notice.changes)
+
+    # -- Atomic pop and setdefault (hooks of DurableDict) ----------------------------
+
+    def _pop(self, key: Any, default: Any) -> Any:
+        """Delete *key* and return its decoded value, or *default* unchanged.
+
+        The row is locked (``select_for_update``) before it is read and deleted, so
+        of two concurrent pops exactly one gets the value."""
+        try:
+            with transaction.atomic(using=self.using):
+                self._will_write()
+                row = self._locked_row(key)
+                if row is None:
+                    raise _Absent  # rolls the version bump back with the savepoint
+                self._rows().filter(pk=row.pk).delete()
+                self._wrote()
+        except _Absent:
+            return default
+        return row if self.return_instances else self._decode(self._value_of(row))
+
+    def _setdefault(self, key: Any, default: Any) -> Any:
+        encoded = self._encode(default)
+        row, created = self._get_or_create(key, encoded)
+        if created:
+            self._wrote()
+        return row if self.return_instances else self._decode(self._value_of(row))
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        if not self.return_instances:
+            super().__setitem__(key, value)
+            return
+        self._roundtrip(key, value)  # raises before anything is written
+        self.persist(key, value)
+        self._patch(key, self._rows().get(**{self.key_col: key}))
+
+    # -- Bulk hooks (durabledict_dump / durabledict_load) and clear -----------------
+
+    def _raw_snapshot(self) -> dict[Any, Any]:
+        return dict(self._raw_rows())
+
+    def _apply(self, updates: Mapping[Any, Any], removals: Iterable[Any]) -> None:
+        """Every update and removal in one transaction with one token change."""
+        encoded = {key: self._encode(value) for key, value in updates.items()}
+        removals = [key for key in removals if key not in encoded]
+        with transaction.atomic(using=self.using):
+            self._will_write()
+            self._bulk_write(encoded, removals)
+            self._wrote()
+        for key, value in encoded.items():
+            self._patch(key, self._decode(value))
+        for key in removals:
+            self._patch(key)
+
+    def clear(self) -> None:
+        """Delete every stored key in one transaction with one token change."""
+        self.sync()
+        self._apply({}, list(self._visible()[1]))
+
+    # -- Telling other processes -------------------------------------------------
+
+    def touch_last_updated(self) -> None:
+        """Change the token (after the current transaction commits): call it after
+        writing rows of your own model behind this dict's back."""
+        with transaction.atomic(using=self.using, savepoint=False):
+            self._will_write()
+            self._wrote()
+
+    def connect_signals(self) -> None:
+        """Bump this dict's token on every ``post_save``/``post_delete`` of its
+        model, in this process, whether or not this dict made the change."""
+        versioning.track_model(
+            self.model, self.token.cache_ref, namespaced=self.namespace is not None
+        )
+
+    def _will_write(self) -> None:
+        # DurableSetting: lock and bump the namespace's version row first, inside
+        # the transaction (the same lock order as DurableSetting.save()).
+        if self.versioned:
+            versioning.record_change([self.namespace], self.using)
+
+    def _wrote(self) -> None:
+        # DurableSetting's own writes notify through record_change(); a user's
+        # model has only the cache token, bumped once the transaction commits.
+        if not self.versioned:
+            versioning.notify_after_commit(
+                self.using, self.model._meta.db_table, self.namespace
+            )
+
+    @property
+    def token_unavailable_since(self) -> float | None:
+        """When the cache holding the token stopped answering (None: it answers)."""
+        return self.watch.unavailable_since
+
+    # -- DURABLEDICTS ---------------------------------------------------------------
+
+    @classmethod
+    def from_config(cls, name: str, config: Mapping[str, Any]) -> ModelDict:
+        from django_durabledict.backends.modelconfig import build
+
+        return build(cls, name, config)
+
+    @classmethod
+    def check_config(cls, name: str, config: Mapping[str, Any]) -> list[str]:
+        from django_durabledict.backends.modelconfig import problems
+
+        return problems(name, config)
+
+    @classmethod
+    def setting_binding(cls, name: str, config: Mapping[str, Any], using: str):
+        from django_durabledict.backends.modelconfig import setting_binding
+
+        return setting_binding(name, config, using)
+
+
+class _Absent(Exception):
+    """Raised inside a pop's transaction when the key is not stored."""

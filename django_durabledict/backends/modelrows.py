@@ -1,0 +1,139 @@
+"""The queries of a ModelDict: the rows of one dict, and its database version.
+
+A reload is one query. For DurableSetting the rows and the namespace's version come
+back together (``UNION ALL`` of the rows and one marker row holding the version),
+so the version always matches the rows it was read with, even while writers commit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+from django.db.models.functions import Cast
+
+
+class RowsMixin:
+    """Query helpers for ModelDict; expects ``manager``, ``model``, ``using``,
+    ``key_col``, ``value_col``, ``namespace``, ``versioned``, ``return_instances``."""
+
+    manager: Any
+    model: Any
+    using: str
+    key_col: str
+    value_col: str
+    namespace: str | None
+    versioned: bool
+    return_instances: bool
+
+    def _has_field(self, name: str) -> bool:
+        return any(field.name == name for field in self.model._meta.concrete_fields)
+
+    def _is_durable_setting(self) -> bool:
+        from django_durabledict.models import DurableSetting
+
+        return self.model._meta.concrete_model is DurableSetting
+
+    # -- Building querysets ----------------------------------------------------------
+
+    def _scope(self) -> dict[str, Any]:
+        return {} if self.namespace is None else {"namespace": self.namespace}
+
+    def _rows(self) -> Any:
+        """This dict's rows, through the manager given (with its own filtering)."""
+        return self.manager.db_manager(self.using).filter(**self._scope())
+
+    def _versions(self) -> Any:
+        from django_durabledict.models import DurableNamespace
+
+        manager = DurableNamespace._default_manager.db_manager(self.using)
+        return manager.filter(name=self.namespace)
+
+    def _db_version(self) -> int | None:
+        return self._versions().values_list("version", flat=True).first()
+
+    # -- Reading ---------------------------------------------------------------------
+
+    def _query(self) -> tuple[list[tuple[Any, Any]], int | None]:
+        """``([(key, stored or instance)], database version)`` in one query."""
+        if self.return_instances:
+            return self._query_instances()
+        if not self.versioned:
+            return self._raw_rows(), None
+        marker = self._versions().values_list(
+            models.Value(None, output_field=models.CharField()),
+            Cast("version", output_field=models.TextField()),
+        )
+        rows, version = [], None
+        for key, stored in (
+            self._rows().values_list("key", "value").union(marker, all=True)
+        ):
+            if key is None:  # keys are NOT NULL: this is the marker row
+                version = int(stored)
+            else:
+                rows.append((key, stored))
+        return rows, version
+
+    def _query_instances(self) -> tuple[list[tuple[Any, Any]], int | None]:
+        queryset = self._rows()
+        if self.versioned:
+            version = models.Subquery(self._versions().values("version")[:1])
+            queryset = queryset.annotate(_durabledict_version=version)
+        rows = [(getattr(row, self.key_col), row) for row in queryset]
+        if not self.versioned:
+            return rows, None
+        if rows:
+            return rows, rows[0][1]._durabledict_version
+        return rows, self._db_version()
+
+    def _raw_rows(self) -> list[tuple[Any, Any]]:
+        return list(self._rows().values_list(self.key_col, self.value_col))
+
+    def _to_values(self, rows: list[tuple[Any, Any]]) -> dict[Any, Any]:
+        if self.return_instances:
+            return dict(rows)
+        return self._decode_items(rows)  # type: ignore[attr-defined]
+
+    def _stored_value(self, key: Any) -> Any:
+        rows = self._rows().filter(**{self.key_col: key})
+        return rows.values_list(self.value_col, flat=True).first()
+
+    def _value_of(self, row: Any) -> Any:
+        return getattr(row, self.value_col)
+
+    # -- Writing ---------------------------------------------------------------------
+
+    def _lookup(self, key: Any) -> dict[str, Any]:
+        # Passed explicitly: get_or_create() does not copy the queryset's filters
+        # into the row it creates.
+        return {self.key_col: key, **self._scope()}
+
+    def _upsert(self, key: Any, encoded: Any) -> Any:
+        row, _created = self.manager.db_manager(self.using).update_or_create(
+            **self._lookup(key), defaults={self.value_col: encoded}
+        )
+        return row
+
+    def _get_or_create(self, key: Any, encoded: Any) -> tuple[Any, bool]:
+        # get_or_create() handles the race of two creators (IntegrityError, then
+        # get): both return the row that won.
+        return self.manager.db_manager(self.using).get_or_create(
+            **self._lookup(key), defaults={self.value_col: encoded}
+        )
+
+    def _locked_row(self, key: Any) -> Any:
+        rows = self._rows().select_for_update().filter(**{self.key_col: key})
+        return rows.first()
+
+    def _bulk_write(self, encoded: dict[Any, Any], removals: list[Any]) -> None:
+        if self.versioned:
+            from django_durabledict.models import DurableSetting
+
+            manager = DurableSetting.objects.db_manager(self.using)
+            manager.set_many(self.namespace, encoded)
+            manager.delete_many(self.namespace, removals)
+            return
+        for key, value in encoded.items():
+            self._upsert(key, value)
+        if removals:
+            self._rows().filter(**{f"{self.key_col}__in": removals}).delete()
