@@ -192,8 +192,10 @@ def _model_system(database: str, cache: str) -> type[OursModel]:
     names |= {"memcached": "memcached", "redis": "Redis cache"}
     short = {"sqlite": "sqlite", "postgresql": "pg"}[database]
     counts = {"queries": 0, "network": 0 if cache == "locmem" else 1}
+    # After a change: the token read, then one query for the rows and version.
+    changed = {"queries": 1}
     if cache != "locmem":
-        counts[cache] = 1
+        counts[cache] = changed[cache] = 1
     attributes = {
         "name": f"ours-model-{short}-{cache}",
         "label": f"django-durabledict ModelDict ({names[database]}, {names[cache]})",
@@ -204,6 +206,7 @@ def _model_system(database: str, cache: str) -> type[OursModel]:
         ),
         "cross_process": cache != "locmem",
         "expected_counts": counts,
+        "expected_change_counts": changed,
     }
     return type(f"OursModel_{short}_{cache}", (OursModel,), attributes)
 
