@@ -166,8 +166,10 @@ def environment_section(environment: dict[str, Any]) -> list[str]:
     lines = ["## Environment", ""]
     for key in ("date", "cpu", "cores", "platform", "python", "django_durabledict"):
         lines.append(f"- {key.replace('_', '-')}: {environment[key]}")
-    load = environment.get("load_average")
-    lines.append(f"- load average (1, 5, 15 min) at the end: {load}")
+    start, end = environment.get("load_average_start"), environment["load_average"]
+    lines.append(
+        f"- load average (1, 5, 15 min): {start} at the start, {end} at the end"
+    )
     packages = ", ".join(f"{k} {v}" for k, v in environment["packages"].items())
     servers = ", ".join(f"{k} {v}" for k, v in environment["servers"].items())
     return [*lines, f"- packages: {packages}", f"- servers: {servers}"]

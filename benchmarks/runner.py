@@ -21,11 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent
 FULL = {
     "sizes": [100, 1000, 10000],
     "large": 10000,
-    "rounds": 11,
-    "round_seconds": 0.02,
-    "warmup_seconds": 0.1,
+    "rounds": 21,
+    "round_seconds": 0.04,
+    "warmup_seconds": 0.2,
     "count_requests": 5,
-    "change_rounds": 7,
+    "change_rounds": 11,
     "timeout": 10.0,
     "worker_timeout": 900,
 }
@@ -115,6 +115,7 @@ def measure(system, env: dict[str, str], options: dict[str, Any]) -> dict[str, A
 def run(names: list[str] | None, smoke: bool, log=print) -> dict[str, Any]:
     """Measure the systems named (all when None); return every result."""
     options = SMOKE if smoke else FULL
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
     chosen = [s for s in SYSTEMS if names is None or s.name in names]
     wanted = {service for system in chosen for service in system.services}
     with services.started(wanted) as context:
@@ -133,6 +134,7 @@ def run(names: list[str] | None, smoke: bool, log=print) -> dict[str, Any]:
             if "error" in results[system.name]:
                 log(results[system.name]["error"])
         environment = machine.describe(context)
+        environment["load_average_start"] = load_at_start
         return {
             "environment": environment,
             "options": options,
