@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from kazoo.exceptions import BadArgumentsError, NoAuthError
+from kazoo.exceptions import BadArgumentsError, ConnectionLoss, NoAuthError
 from kazoo.protocol.states import KeeperState
 from kazoo.security import OPEN_ACL_UNSAFE, make_digest_acl
 
@@ -272,6 +272,40 @@ def test_writes_resolve_a_stale_snapshot(make_dict, client, root):
     assert ZookeeperDict(root, client) == {"a": 2, "b": 2}
 
 
+def test_depersist_of_a_missing_key_is_a_key_error(make_dict):
+    d = make_dict()
+    d["a"] = 1
+    d.depersist("a")
+    with pytest.raises(KeyError):
+        d.depersist("a")
+    assert make_dict() == {}
+
+
+def lose_reply(client, method):
+    """Make *client*'s next *method* call reach the server, then fail as if the
+    connection dropped before the reply: the case ZooKeeper cannot settle."""
+    original = getattr(client, method)
+
+    def landed_then_lost(*args, **kwargs):
+        setattr(client, method, original)  # once
+        original(*args, **kwargs).get(timeout=10)
+        raise ConnectionLoss()
+
+    setattr(client, method, landed_then_lost)
+
+
+def test_writes_whose_reply_was_lost_are_retried_safely(make_dict, raw, root):
+    d = make_dict()
+    lose_reply(d.connection, "create_async")
+    d["a"] = 1  # the create landed; the retry finds the node and sets it
+    assert raw.get(f"{root}/a")[0] == b"1"
+    lose_reply(d.connection, "create_async")
+    assert d.setdefault("b", 2) == 2  # the retry reads back its own create
+    lose_reply(d.connection, "delete_async")
+    assert d.pop("a") == 1  # the retry finds the node gone: the delete was ours
+    assert make_dict() == {"b": 2}
+
+
 # -- the token -----------------------------------------------------------------------
 
 
@@ -404,21 +438,37 @@ def test_without_an_acl_nodes_are_world_writable_as_kazoo_makes_them(
 def test_a_digest_acl_keeps_other_clients_out(hosts, raw, root):
     acl = [make_digest_acl("app", "s3cret", all=True)]
     owner = started(hosts, auth_data=[("digest", "app:s3cret")])
+    keyspace = f"{root}/apps/secrets"
     try:
-        d = ZookeeperDict(root, owner, acl=acl)
+        d = ZookeeperDict(keyspace, owner, acl=acl)
         d["secret"] = 1
-        for path in (root, f"{root}/secret"):  # the root too, created on demand
+        for path in (keyspace, f"{keyspace}/secret"):  # the root, made on demand
             assert owner.get_acls(path)[0] == acl
+        # Missing parents get the default ACL: others can still add their dicts.
+        assert raw.get_acls(f"{root}/apps")[0] == list(OPEN_ACL_UNSAFE)
+        ZookeeperDict(f"{root}/apps/public", raw)["x"] = 1
         with pytest.raises(NoAuthError):
-            raw.get(f"{root}/secret")
+            raw.get(f"{keyspace}/secret")
         with pytest.raises(NoAuthError):
-            raw.set(f"{root}/secret", b"2")
+            raw.set(f"{keyspace}/secret", b"2")
         with pytest.raises(NoAuthError):
-            ZookeeperDict(root, raw)  # a misconfigured reader fails loudly
-        assert ZookeeperDict(root, owner) == {"secret": 1}
+            ZookeeperDict(keyspace, raw)  # a misconfigured reader fails loudly
+        assert ZookeeperDict(keyspace, owner) == {"secret": 1}
     finally:
         delete_tree(owner, root)
         stop(owner)
+
+
+def test_a_key_the_dict_may_not_read_is_left_out(make_dict, raw, root, caplog):
+    d = make_dict()
+    d["open"] = 1
+    raw.create(f"{root}/locked", b"2", acl=[make_digest_acl("x", "y", read=True)])
+    try:
+        wait_for(lambda: d.get("open") == 1 and "'locked'" in caplog.text)
+        assert d == {"open": 1}
+        assert "no permission" in caplog.text
+    finally:
+        raw.delete(f"{root}/locked")  # a recursive delete could not list it
 
 
 # -- configuration -------------------------------------------------------------------

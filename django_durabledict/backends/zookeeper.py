@@ -44,6 +44,8 @@ from django_durabledict.backends.zookeeper_client import (
 from django_durabledict.base import DurableDict
 from django_durabledict.encoding import DefaultEncoding
 
+__all__ = ["ZookeeperDict", "ZookeeperToken", "ZookeeperUnavailable"]
+
 logger = logging.getLogger("django_durabledict")
 
 
@@ -111,7 +113,13 @@ class ZookeeperDict(DurableDict):
             connection, self.operation_timeout, self._connected, self._disconnected
         )
         self._link.open()
-        super().__init__(autosync, encoding, old_encoding, defaults=defaults, name=name)
+        try:
+            super().__init__(
+                autosync, encoding, old_encoding, defaults=defaults, name=name
+            )
+        except BaseException:  # e.g. NoAuthError: no permission to read the root
+            self._link.close(stop_client=False)
+            raise
         self._ready = True
         if connection.connected and self.last_synced is None:
             self._link.spawn(self._resync)  # connected after the first load failed

@@ -7,6 +7,7 @@ loss kazoo runs it again from the start, so each is written to be safe to repeat
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -31,10 +32,28 @@ def put(link: ClientLink, path: str, data: bytes, acl: Any, exists: bool) -> Non
             except errors.NoNodeError:
                 pass
         try:
-            link.call(client.create_async, path, data, acl, makepath=True)
+            create(link, path, data, acl)
             return
         except errors.NodeExistsError:
             exists = True
+
+
+def create(link: ClientLink, path: str, data: bytes, acl: Any) -> None:
+    """Create the key's node *path* with *data*, creating the dict's root first
+    if it is missing. The root and keys get *acl*; missing parents above the
+    root get the client's default ACL, so a restrictive ACL on one dict does not
+    stop other dicts from creating their roots beside it."""
+    client, errors = link.client, kazoo().exceptions
+    try:
+        link.call(client.create_async, path, data, acl)
+    except errors.NoNodeError:
+        root = path.rsplit("/", 1)[0]
+        parent = root.rsplit("/", 1)[0]
+        if parent:
+            link.call(client.ensure_path_async, parent)
+        with contextlib.suppress(errors.NodeExistsError):
+            link.call(client.create_async, root, b"", acl)
+        link.call(client.create_async, path, data, acl)
 
 
 def delete(link: ClientLink, path: str) -> None:
@@ -73,7 +92,7 @@ def create_or_get(
     while True:
         if not exists:
             try:
-                link.call(client.create_async, path, data, acl, makepath=True)
+                create(link, path, data, acl)
                 return data
             except errors.NodeExistsError:
                 pass
