@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django_durabledict.backends import zookeeper_ops as ops
 from django_durabledict.backends.znode import to_bytes, validate_name, validate_path
@@ -43,6 +43,10 @@ from django_durabledict.backends.zookeeper_client import (
 )
 from django_durabledict.base import DurableDict
 from django_durabledict.encoding import DefaultEncoding
+
+if TYPE_CHECKING:  # kazoo is imported only when a dict is built
+    from kazoo.client import KazooClient
+    from kazoo.security import ACL
 
 __all__ = ["ZookeeperDict", "ZookeeperToken", "ZookeeperUnavailable"]
 
@@ -87,12 +91,12 @@ class ZookeeperDict(DurableDict):
     def __init__(
         self,
         keyspace: str,
-        connection: Any,
+        connection: KazooClient,
         autosync: bool = True,
         encoding: Any = DefaultEncoding,
         old_encoding: Any = None,
         *,
-        acl: Sequence[Any] | None = None,
+        acl: Sequence[ACL] | None = None,
         operation_timeout: float | None = None,
         defaults: Mapping[Any, Any] | None = None,
         name: str | None = None,

@@ -12,11 +12,14 @@ import functools
 import threading
 from collections.abc import Callable, Mapping
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ImproperlyConfigured
 
 from django_durabledict.backends.znode import validate_path
+
+if TYPE_CHECKING:  # kazoo is imported only when a dict is built
+    from kazoo.client import KazooClient
 
 #: Merged under ``CLIENT_OPTIONS`` for clients a ZookeeperDict builds itself.
 #:
@@ -29,8 +32,9 @@ from django_durabledict.backends.znode import validate_path
 #: ``command_retry``: how often one operation is retried after a connection loss;
 #: bounded, so a write to an unreachable ensemble raises instead of hanging.
 #:
-#: ``timeout``: the session timeout (kazoo's default); a silent connection is
-#: noticed after about two thirds of it.
+#: ``timeout``: the session timeout (kazoo's default). A silent connection is
+#: noticed after about two thirds of it, and a connection attempt that gets no
+#: answer is abandoned after it divided by the number of hosts.
 RECOMMENDED_CLIENT_OPTIONS: dict[str, Any] = {
     "timeout": 10.0,
     "connection_retry": {
@@ -91,7 +95,9 @@ def kazoo() -> SimpleNamespace:
     )
 
 
-def make_client(hosts: str | list[str], options: Mapping[str, Any] | None = None):
+def make_client(
+    hosts: str | list[str], options: Mapping[str, Any] | None = None
+) -> KazooClient:
     """A new, unstarted ``KazooClient`` for *hosts*, with *options* (KazooClient
     keyword arguments) merged over :data:`RECOMMENDED_CLIENT_OPTIONS`."""
     return kazoo().KazooClient(
@@ -107,7 +113,7 @@ class ClientLink:
 
     def __init__(
         self,
-        client: Any,
+        client: KazooClient,
         timeout: float,
         on_connected: Callable[[], None],
         on_lost: Callable[[str], None],
