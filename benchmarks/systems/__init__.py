@@ -11,6 +11,7 @@ SYSTEMS: list[type[System]] = [
     plain.DjangoSignals,
     *ours.MODEL_SYSTEMS,
     ours.OursRedis,
+    ours.OursZookeeper,
     ours.OursMemory,
     original.OriginalModelDict,
     original.OriginalRedisDict,

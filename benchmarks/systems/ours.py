@@ -216,3 +216,59 @@ MODEL_SYSTEMS = [
     for database in ("sqlite", "postgresql")
     for cache in ("locmem", "memcached", "redis")
 ]
+
+
+class OursZookeeper(Ours):
+    """ZookeeperDict: one znode per key; watches make an unchanged sync free."""
+
+    name = "ours-zookeeper"
+    label = "django-durabledict ZookeeperDict"
+    services = ("zookeeper",)
+    modules = ("django_durabledict.backends.zookeeper", "kazoo")
+    database = None
+    cache = None
+    expected_counts = {"queries": 0, "zookeeper": 0, "network": 0}
+
+    @property
+    def path(self) -> str:
+        return f"/durabledict-bench/{self.context['run_id']}/{self.name}"
+
+    def entry(self) -> dict[str, Any]:
+        return {
+            "BACKEND": "django_durabledict.backends.zookeeper.ZookeeperDict",
+            "HOSTS": self.context["zookeeper"],
+            "PATH": self.path,
+        }
+
+    def _client(self) -> Any:
+        from kazoo.client import KazooClient
+
+        client = KazooClient(hosts=self.context["zookeeper"])
+        client.start(timeout=30)
+        return client
+
+    def populate(self, size: int) -> None:
+        client = self._client()
+        try:
+            client.delete(self.path, recursive=True)
+            client.ensure_path(self.path)
+            for start in range(0, size, BATCH):
+                pending = [
+                    client.create_async(
+                        f"{self.path}/{key_name(i)}", json.dumps(i).encode()
+                    )
+                    for i in range(start, min(size, start + BATCH))
+                ]
+                for result in pending:
+                    result.get(timeout=30)
+        finally:
+            client.stop()
+            client.close()
+
+    def cleanup(self) -> None:
+        client = self._client()
+        try:
+            client.delete(self.path.rsplit("/", 1)[0], recursive=True)
+        finally:
+            client.stop()
+            client.close()
