@@ -111,3 +111,26 @@ def make_dict(client: redis.Redis, keyspace: str, **kwargs) -> RedisDict:
     durable = RedisDict(keyspace, client, **kwargs)
     durable.retry_interval = 0.0
     return durable
+
+
+def start_cluster_node() -> servers.Server:
+    """A private one-node Redis Cluster holding all 16384 slots."""
+    server = servers.start_redis(
+        None,
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        "nodes.conf",
+        "--cluster-port",  # the default, port + 10000, may not exist
+        str(servers.free_port()),
+    )
+    admin = redis.Redis(host=server.host, port=server.port)
+    admin.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
+    ready = servers.wait_until(
+        lambda: b"cluster_state:ok" in admin.execute_command("CLUSTER", "INFO"), 20
+    )
+    admin.close()
+    if not ready:
+        server.stop()
+        raise RuntimeError("the one-node cluster did not reach cluster_state:ok")
+    return server
