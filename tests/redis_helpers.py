@@ -10,8 +10,6 @@ from __future__ import annotations
 import uuid
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from django_durabledict.backends.redis import RedisDict, recommended_client_options
 from tests import servers
@@ -91,12 +89,13 @@ def counting_client(
 
 
 def fast_fail_options(timeout: float = 0.25) -> dict:
-    """Client options for fault tests: one attempt, then a short timeout."""
+    """The recommended client options with shorter timeouts, and no health-check
+    PINGs so that round trips can be counted."""
     return {
+        **recommended_client_options(),
         "socket_timeout": timeout,
         "socket_connect_timeout": timeout,
         "health_check_interval": 0,
-        "retry": Retry(NoBackoff(), 0),
     }
 
 
