@@ -9,7 +9,7 @@ import redis
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
-from django_durabledict.backends.redis import RedisDict
+from django_durabledict.backends.redis import RedisDict, recommended_client_options
 from django_durabledict.encoding import JSONEncoding
 from tests import servers
 from tests.redis_helpers import drop, new_keyspace, start_cluster_node
@@ -135,6 +135,24 @@ def test_from_config_connection_shares_the_django_redis_client():
     d.close()  # not ours to close: the cache keeps using it
     assert d.connection.hget(keyspace, "a") == b"1"
     drop(d.connection, keyspace)
+
+
+@pytest.mark.services("redis")
+def test_recommended_options_through_a_django_redis_cache(settings):
+    settings.CACHES = {
+        **settings.CACHES,
+        "durable": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            # django-redis keeps one pool per URL for the whole process, made with
+            # the options of the first alias that used it: a URL of its own here.
+            "LOCATION": shared_url() + "?db=0",
+            "OPTIONS": {"CONNECTION_POOL_KWARGS": recommended_client_options()},
+        },
+    }
+    d = RedisDict.from_config("flags", {**BASE, "CONNECTION": "durable"})
+    kwargs = d.connection.connection_pool.connection_kwargs
+    assert (kwargs["socket_timeout"], kwargs["health_check_interval"]) == (0.5, 15)
+    assert kwargs["retry"].get_retries() == 1
 
 
 @pytest.mark.services("redis-server")
