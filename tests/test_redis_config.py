@@ -149,10 +149,13 @@ def test_recommended_options_through_a_django_redis_cache(settings):
             "OPTIONS": {"CONNECTION_POOL_KWARGS": recommended_client_options()},
         },
     }
-    d = RedisDict.from_config("flags", {**BASE, "CONNECTION": "durable"})
+    keyspace = new_keyspace()
+    entry = {**BASE, "CONNECTION": "durable", "KEYSPACE": keyspace}
+    d = RedisDict.from_config("flags", entry)
     kwargs = d.connection.connection_pool.connection_kwargs
     assert (kwargs["socket_timeout"], kwargs["health_check_interval"]) == (0.5, 15)
     assert kwargs["retry"].get_retries() == 1
+    drop(d.connection, keyspace)
 
 
 @pytest.mark.services("redis-server")
