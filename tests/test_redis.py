@@ -7,7 +7,7 @@ import pytest
 
 from django_durabledict.backends.redis import RedisDict
 from django_durabledict.backends.redis_scripts import SEED_HIGH, SEED_LOW
-from django_durabledict.encoding import JSONEncoding, PickleEncoding
+from django_durabledict.encoding import JSONEncoding, NoOpEncoding, PickleEncoding
 from tests import servers
 from tests.contract import DictContract, DictFactory
 from tests.redis_helpers import (
@@ -119,6 +119,20 @@ def test_non_str_keys_raise_type_error_and_write_nothing(client, keyspace):
         with pytest.raises(TypeError, match="keys must be str"):
             operation()
     assert client.exists(keyspace) == 0 and counter(client, keyspace) == before
+
+
+def test_noop_encoding_round_trips_str_values_on_a_str_client(keyspace):
+    """NoOpEncoding is valid on Redis only where Redis gives back what was
+    stored: str values, on a client with decode_responses=True."""
+    client = shared_client(decode_responses=True)
+    d = RedisDict(keyspace, client, encoding=NoOpEncoding)
+    d.update(a="text", b="ü✓")
+    assert RedisDict(keyspace, client, encoding=NoOpEncoding) == {
+        "a": "text",
+        "b": "ü✓",
+    }
+    drop(client, keyspace)
+    client.close()
 
 
 def test_bad_keyspace_or_counter_key(client):

@@ -84,6 +84,13 @@ def test_check_config_accepts_good_entries(entry, settings):
 # -- from_config ---------------------------------------------------------------------
 
 
+def test_from_config_refuses_a_bad_entry_with_the_check_sentences():
+    from django.core.exceptions import ImproperlyConfigured
+
+    with pytest.raises(ImproperlyConfigured, match=r"DURABLEDICTS\['flags'\]: Give"):
+        RedisDict.from_config("flags", BASE)
+
+
 @pytest.mark.services("redis")
 def test_from_config_location_owns_a_client_with_the_recommended_options():
     name = new_keyspace("flags")

@@ -103,6 +103,13 @@ def test_restarted_empty_readers_converge_within_one_sync(server, client, keyspa
         assert reader == {f"new{i}": i for i in range(5)}
 
 
+def loaded(client) -> bool:
+    try:
+        return client.info("persistence")["loading"] == 0
+    except redis.ConnectionError:  # BusyLoadingError included
+        return False
+
+
 def test_restarted_from_an_old_snapshot_the_counter_goes_back(server, keyspace):
     """A restart from an RDB file older than the last writes (as a failover to a
     lagging replica): the counter goes back, and the next writes must not bring
@@ -117,6 +124,7 @@ def test_restarted_from_an_old_snapshot_the_counter_goes_back(server, keyspace):
             writer["a"] = f"lost {lost}"
         reader.sync()
         server.restart()  # loads dump.rdb: the "lost" writes are gone
+        assert servers.wait_until(lambda: loaded(client), 10)
         for new in range(round_ + 1):
             writer["a"] = f"new {new}"
         reader.sync()
@@ -168,7 +176,7 @@ def test_paused_no_call_blocks_past_the_socket_timeout(server, keyspace):
         assert servers.wait_until(
             lambda: read_a(reader) and len(reads.round_trips) > 1, 5
         )
-        assert reads.round_trips == [["GET"], ["HELLO"]]
+        assert len(reads.round_trips) == 2 and reads.round_trips[0] == ["GET"]
         # Three calls of one socket timeout each, plus slack for a loaded machine.
         elapsed = time.monotonic() - started
         assert elapsed < 3 * options["socket_timeout"] + reader.retry_interval + 5

@@ -196,6 +196,9 @@ class RedisDict(DurableDict):
         """CONNECTION names a django-redis cache whose client is shared; LOCATION
         is a Redis URL for a client of this dict's own, made with
         :func:`recommended_client_options` (query parameters in the URL win)."""
+        problems = cls.check_config(name, config)
+        if problems:
+            raise ImproperlyConfigured(f"DURABLEDICTS[{name!r}]: {' '.join(problems)}")
         keyspace = config.get("KEYSPACE") or f"durabledict:{name}"
         kwargs = cls.common_kwargs(name, config)
         if config.get("CONNECTION"):
