@@ -16,53 +16,39 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+from django_durabledict.backends.redis_client import (
+    check_cache_alias,
+    django_redis_client,
+    import_redis,
+    recommended_client_options,
+)
 from django_durabledict.backends.redis_scripts import ChangeScripts, fresh_seed
 from django_durabledict.base import DurableDict
 from django_durabledict.encoding import DefaultEncoding
 
-
-def _import_redis() -> Any:
-    try:
-        import redis
-        import redis.cluster
-    except ImportError:
-        raise ImproperlyConfigured(
-            "RedisDict needs redis: pip install django-durabledict[redis]"
-        ) from None
-    return redis
-
-
-def recommended_client_options() -> dict[str, Any]:
-    """Keyword arguments for ``redis.Redis`` that bound what a dead or paused
-    server costs a call: one 0.5 s timeout, instead of redis-py's default of up to
-    eleven attempts of 5 s each.
-
-    A dropped connection (a restarted server) is retried once at once; a timeout
-    is not retried, so a paused server costs one ``socket_timeout`` and a write
-    that timed out is not sent twice."""
-    redis = _import_redis()
-    from redis.backoff import ExponentialWithJitterBackoff
-    from redis.retry import Retry
-
-    backoff = ExponentialWithJitterBackoff(cap=0.1, base=0.01)
-    return {
-        "socket_connect_timeout": 0.5,
-        "socket_timeout": 0.5,
-        "health_check_interval": 15,
-        "retry": Retry(backoff, 1, supported_errors=(redis.ConnectionError,)),
-    }
+__all__ = ["RedisDict", "recommended_client_options"]
 
 
 def _text(value: Any) -> Any:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _counter_key(keyspace: str, counter_key: str | None) -> str:
+    if not keyspace or not isinstance(keyspace, str):
+        raise ValueError(f"RedisDict keyspace must be a non-empty str: {keyspace!r}")
+    counter_key = counter_key or keyspace + "last_updated"
+    if counter_key == keyspace:
+        raise ValueError("RedisDict counter_key must differ from the keyspace")
+    return counter_key
+
+
 class RedisDict(DurableDict):
     """A DurableDict stored in the Redis hash ``keyspace``.
 
-    ``connection`` is a redis-py client (``Redis``, a Sentinel ``master_for``
-    client or ``RedisCluster``), made with ``decode_responses`` on or off: keys
-    come back as ``str`` either way, and keys must be ``str``.
+    ``connection`` is a synchronous redis-py client (``Redis``, a Sentinel
+    ``master_for`` client or ``RedisCluster``), made with ``decode_responses`` on
+    or off: keys come back as ``str`` either way, and keys must be ``str``. The
+    counter is ``keyspace + "last_updated"`` unless ``counter_key`` is given.
 
     Costs: a sync when nothing changed is one ``GET``; a sync after a change one
     more round trip (``MULTI GET HGETALL EXEC``); a change one ``EVALSHA``.
@@ -89,20 +75,14 @@ class RedisDict(DurableDict):
         defaults: Mapping[Any, Any] | None = None,
         name: str | None = None,
     ) -> None:
-        redis = _import_redis()
-        if not keyspace or not isinstance(keyspace, str):
-            raise ValueError(
-                f"RedisDict keyspace must be a non-empty str: {keyspace!r}"
-            )
+        redis = import_redis()
         self.keyspace = keyspace
-        self.counter_key = counter_key or keyspace + "last_updated"
-        if self.counter_key == keyspace:
-            raise ValueError("RedisDict counter_key must differ from the keyspace")
+        self.counter_key = _counter_key(keyspace, counter_key)
         self.connection = connection
         # An instance attribute, since the class cannot import redis to name them.
         self.unavailable_errors = (
             *DurableDict.unavailable_errors,
-            redis.ConnectionError,
+            redis.ConnectionError,  # also BusyLoadingError, MasterNotFoundError
             redis.TimeoutError,
             redis.exceptions.ClusterDownError,
             redis.exceptions.TryAgainError,
@@ -202,8 +182,8 @@ class RedisDict(DurableDict):
         keyspace = config.get("KEYSPACE") or f"durabledict:{name}"
         kwargs = cls.common_kwargs(name, config)
         if config.get("CONNECTION"):
-            return cls(keyspace, _django_redis_client(config["CONNECTION"]), **kwargs)
-        redis = _import_redis()
+            return cls(keyspace, django_redis_client(config["CONNECTION"]), **kwargs)
+        redis = import_redis()
         client = redis.Redis.from_url(
             config["LOCATION"], **recommended_client_options()
         )
@@ -225,7 +205,7 @@ class RedisDict(DurableDict):
                 "and LOCATION (a Redis URL)."
             )
         if connection:
-            problems += _check_cache_alias(connection)
+            problems += check_cache_alias(connection)
         if location and not (
             isinstance(location, str)
             and location.startswith(("redis://", "rediss://", "unix://"))
@@ -243,29 +223,3 @@ class RedisDict(DurableDict):
         """Disconnect the client if this dict made it (from LOCATION)."""
         if self._owns_connection:
             self.connection.close()
-
-
-def _django_redis_client(alias: str) -> Any:
-    _import_redis()
-    try:
-        from django_redis import get_redis_connection
-    except ImportError:
-        raise ImproperlyConfigured(
-            "RedisDict needs redis: pip install django-durabledict[redis]"
-        ) from None
-    return get_redis_connection(alias, write=True)
-
-
-def _check_cache_alias(alias: Any) -> list[str]:
-    from django.conf import settings
-
-    caches = getattr(settings, "CACHES", {})
-    if not isinstance(alias, str) or alias not in caches:
-        return [f"CONNECTION {alias!r} is not an alias in CACHES."]
-    backend = caches[alias].get("BACKEND", "")
-    if not backend.startswith("django_redis."):
-        return [
-            f"CONNECTION {alias!r} must be a django-redis cache "
-            f"(django_redis.cache.RedisCache), not {backend!r}."
-        ]
-    return []
