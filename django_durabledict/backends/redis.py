@@ -11,7 +11,7 @@ redis-py is imported when a dict is built, not when this module is imported.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -31,6 +31,13 @@ __all__ = ["RedisDict", "recommended_client_options"]
 
 def _text(value: Any) -> Any:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _maybe_text(value: Any) -> Any:
+    try:
+        return _text(value)
+    except UnicodeDecodeError:
+        return value  # a binary encoding's bytes
 
 
 def _counter_key(keyspace: str, counter_key: str | None) -> str:
@@ -160,6 +167,32 @@ class RedisDict(DurableDict):
     def _setdefault(self, key: Any, default: Any) -> Any:
         stored = self._scripts.setdefault(self._field(key), self._encode(default))
         return self._decode(stored)
+
+    # -- Bulk changes: one script, one token change --------------------------------
+
+    def _raw_snapshot(self) -> dict[Any, Any]:
+        """Every key with its value as stored (``str`` when it is UTF-8 text)."""
+        items = self.connection.hgetall(self.keyspace)
+        return {_text(field): _maybe_text(stored) for field, stored in items.items()}
+
+    def _apply(self, updates: Mapping[Any, Any], removals: Iterable[Any]) -> None:
+        """Every update and removal in one script: other processes see the dict
+        before or after, never a mix. Nothing is written if a value cannot be
+        encoded."""
+        encoded = {self._field(key): self._encode(v) for key, v in updates.items()}
+        removals = [self._field(key) for key in removals if key not in encoded]
+        self._scripts.apply(encoded, removals)
+        for key, value in encoded.items():
+            self._patch(key, self._decode(value))
+        for key in removals:
+            self._patch(key)
+
+    def clear(self) -> None:
+        """Delete the whole hash (keys this process has not seen too), as one
+        change; an empty store is left alone."""
+        self._scripts.clear()
+        for key in list(self._stored):
+            self._patch(key)
 
     def _field(self, key: Any) -> str:
         # Redis would store 1 and "1" as the same field, which reads back as "1".

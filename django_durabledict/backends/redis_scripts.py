@@ -28,7 +28,8 @@ from typing import Any
 SEED_LOW, SEED_HIGH = 2**32, 2**62
 STEP_HIGH = 2**31
 
-# KEYS: hash, counter. ARGV: seed, step, field, then the encoded value if any.
+# KEYS: hash, counter. ARGV: seed, step, then each script's own (for the first
+# three: the field, then the encoded value if any).
 # The scripts read first and call bump() before changing the hash: an error
 # reading (WRONGTYPE) then aborts them before anything is written.
 _BUMP = """
@@ -75,6 +76,35 @@ return ARGV[4]
 """
 )
 
+# ARGV after seed and step: n, then n field/value pairs, then fields to delete.
+# One bump for the lot, and none when nothing would change.
+APPLY = (
+    _BUMP
+    + """
+local n = tonumber(ARGV[3])
+local gone = {}
+for i = 4 + 2 * n, #ARGV do
+  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then gone[#gone + 1] = ARGV[i] end
+end
+if n == 0 and #gone == 0 then return 0 end
+bump()
+for i = 4, 2 + 2 * n, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for _, field in ipairs(gone) do redis.call('HDEL', KEYS[1], field) end
+return 1
+"""
+)
+
+# Deletes the whole hash, with one bump; nothing at all when it is empty.
+CLEAR = (
+    _BUMP
+    + """
+if redis.call('HLEN', KEYS[1]) == 0 then return 0 end
+bump()
+redis.call('DEL', KEYS[1])
+return 1
+"""
+)
+
 
 def fresh_seed() -> int:
     """A value for a counter that is missing: random in [2**32, 2**62)."""
@@ -82,15 +112,16 @@ def fresh_seed() -> int:
 
 
 class ChangeScripts:
-    """The three scripts, registered on one client for one hash and counter.
+    """The scripts, registered on one client for one hash and counter.
 
     Registering computes each script's SHA locally; the first call on a server
     that does not know a script loads it (``SCRIPT LOAD``) and calls again."""
 
     def __init__(self, connection: Any, keyspace: str, counter_key: str) -> None:
         self.keys = [keyspace, counter_key]
-        self._set, self._pop, self._setdefault = (
-            connection.register_script(source) for source in (SET, POP, SETDEFAULT)
+        sources = (SET, POP, SETDEFAULT, APPLY, CLEAR)
+        self._set, self._pop, self._setdefault, self._apply, self._clear = (
+            connection.register_script(source) for source in sources
         )
 
     def set(self, field: str, encoded: Any) -> None:
@@ -103,6 +134,14 @@ class ChangeScripts:
     def setdefault(self, field: str, encoded: Any) -> Any:
         """The value stored for *field* after the call, as stored."""
         return self._run(self._setdefault, field, encoded)
+
+    def apply(self, updates: dict[str, Any], removals: list[str]) -> None:
+        """Set every update and delete every removal, as one change."""
+        pairs = [item for pair in updates.items() for item in pair]
+        self._run(self._apply, len(updates), *pairs, *removals)
+
+    def clear(self) -> None:
+        self._run(self._clear)
 
     def _run(self, script: Any, *args: Any) -> Any:
         step = 1 + secrets.randbelow(STEP_HIGH)
