@@ -29,6 +29,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--list", action="store_true", help="list the systems and exit")
     parser.add_argument(
+        "--sample",
+        action="store_true",
+        help="also write benchmarks/REPORT.md and REPORT.png",
+    )
+    parser.add_argument(
         "--profile",
         metavar="SYSTEM",
         help="write pyinstrument profiles of SYSTEM instead",
@@ -67,6 +72,8 @@ def main(argv: list[str]) -> int:
     print(f"benchmarks: {'smoke' if args.smoke else 'full'} run, results in {out}")
     gathered = runner.run(names, args.smoke)
     summary = report.write(gathered, out)
+    if args.sample:
+        report.write_sample(out, ROOT / "benchmarks")
     print(summary)
     return 1 if any("error" in r for r in gathered["results"].values()) else 0
 

@@ -200,6 +200,15 @@ def render(gathered: dict[str, Any], chart_name: str | None) -> str:
     return "\n".join([*lines, *environment_section(gathered["environment"]), ""])
 
 
+def write_sample(out: Path, where: Path) -> None:
+    """Copy a run's report to the committed sample, REPORT.md and REPORT.png."""
+    text = (out / "report.md").read_text()
+    if (out / "chart.png").exists():
+        (where / "REPORT.png").write_bytes((out / "chart.png").read_bytes())
+        text = text.replace("](chart.png)", "](REPORT.png)")
+    (where / "REPORT.md").write_text(text)
+
+
 def write(gathered: dict[str, Any], out: Path) -> str:
     """Write report.md, results.json and chart.png into *out*; return the report."""
     out.mkdir(parents=True, exist_ok=True)
