@@ -35,6 +35,10 @@ METHOD = """\
   this process serves requests (one per {pace_ms:g} ms) until one returns the new
   value. "First request after change" is the duration of that request: for the
   systems that sync per request it is the reload.
+* **Paired reloads** (target 6): our ModelDict and RedisDict share one process with
+  the original's dict on the same stores and take turns: another instance writes
+  one key, then `sync()` reloads the whole store; the ratio is the median of the
+  per-pair ratios, so machine load hits both sides alike.
 * **Memory**: Python allocations (tracemalloc) still held after a fresh reader
   served one request over the large store.
 """

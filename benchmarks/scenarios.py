@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
+from importlib.util import find_spec
 from typing import Any
 
+from benchmarks import paired
 from benchmarks.counting import RoundTripCounter, per_request, summarize
 from benchmarks.measure import (
     build_reads,
@@ -55,6 +57,9 @@ def run(system: System, options: dict[str, Any], counter: RoundTripCounter):
         system.populate(large)
     result["memory"] = memory(system, large)
     result["change"] = change_rounds(system, large, options, counter)
+    original = dict(paired.PAIRS).get(system.name)
+    if original and find_spec("durabledict") is not None:
+        result["paired"] = paired.run(system, original, large, options["rounds"] + 1)
     return result
 
 
