@@ -13,9 +13,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from django.db import models, transaction
-from django.db.models import F
-from django.db.models.functions import Now
+from django.db import connections, models, transaction
 
 from django_durabledict import versioning
 
@@ -96,6 +94,39 @@ class DurableSettingQuerySet(models.QuerySet):
 
     bulk_update.alters_data = True
 
+    def set_many(self, namespace: str, values: Mapping[str, str]) -> None:
+        """Insert or overwrite encoded *values* in *namespace*: one transaction,
+        one version bump."""
+        if not values:
+            return
+        objs = [
+            self.model(namespace=namespace, key=key, value=value)
+            for key, value in values.items()
+        ]
+        features = connections[self.db].features
+        self.bulk_create(
+            objs,
+            update_conflicts=True,
+            update_fields=["value", "updated"],
+            # MySQL and MariaDB upsert on any unique key and refuse a target.
+            unique_fields=(
+                ["namespace", "key"]
+                if features.supports_update_conflicts_with_target
+                else None
+            ),
+        )
+
+    set_many.alters_data = True
+
+    def delete_many(self, namespace: str, keys: Iterable[str]) -> int:
+        """Delete *keys* of *namespace*; returns how many rows went."""
+        keys = list(keys)
+        if not keys:
+            return 0
+        return self.namespace(namespace).filter(key__in=keys).delete()[0]
+
+    delete_many.alters_data = True
+
     def _record(self, extra: set[str]) -> set[str]:
         names = set(self.namespaces()) | extra
         versioning.record_change(names, self.db)
@@ -114,40 +145,6 @@ class DurableSettingManager(models.Manager.from_queryset(DurableSettingQuerySet)
     def get_by_natural_key(self, namespace: str, key: str) -> Any:
         return self.get(namespace=namespace, key=key)
 
-    def set_many(self, namespace: str, values: Mapping[str, str]) -> None:
-        """Insert or overwrite encoded *values* in *namespace*: one transaction,
-        one version bump."""
-        if not values:
-            return
-        objs = [
-            self.model(namespace=namespace, key=key, value=value)
-            for key, value in values.items()
-        ]
-        features = self._db_features()
-        self.bulk_create(
-            objs,
-            update_conflicts=True,
-            update_fields=["value", "updated"],
-            # MySQL and MariaDB upsert on any unique key and refuse a target.
-            unique_fields=(
-                ["namespace", "key"]
-                if features.supports_update_conflicts_with_target
-                else None
-            ),
-        )
-
-    def delete_many(self, namespace: str, keys: Iterable[str]) -> int:
-        """Delete *keys* of *namespace*; returns how many rows went."""
-        keys = list(keys)
-        if not keys:
-            return 0
-        return self.namespace(namespace).filter(key__in=keys).delete()[0]
-
-    def _db_features(self) -> Any:
-        from django.db import connections
-
-        return connections[self.db].features
-
 
 class DurableNamespaceQuerySet(models.QuerySet):
     """Reads and bumps namespace versions."""
@@ -157,23 +154,27 @@ class DurableNamespaceQuerySet(models.QuerySet):
         return self.filter(name=name).values_list("version", flat=True).first()
 
     def bump(self, names: Iterable[str]) -> None:
-        """Add one to the version of each namespace, creating missing rows at a
-        random version. Call inside the writer's transaction."""
+        """Give each namespace a fresh random version, creating missing rows: one
+        upsert statement. Call inside the writer's transaction.
+
+        An upsert rather than ``UPDATE ... SET version = version + 1`` followed by
+        an INSERT for a new namespace: on MariaDB/MySQL that UPDATE takes a gap
+        lock when the row is missing, and two first writers then deadlock on their
+        INSERTs. Versions are only compared for equality, so any new random value
+        is as good a bump as plus one."""
         names = sorted(set(names))  # a fixed lock order across writers
         if not names:
             return
-        bumped = self.filter(name__in=names).update(
-            version=F("version") + 1, updated=Now()
-        )
-        if bumped == len(names):
-            return
-        # First write to some namespace. A concurrent first writer may insert the
-        # same row: ignore_conflicts keeps its row, and bumping again below moves
-        # that one on as well (a fresh random version plus one is still fresh).
+        features = connections[self.db].features
         self.bulk_create(
-            [self.model(name=name) for name in names], ignore_conflicts=True
+            [self.model(name=name) for name in names],  # a new random version each
+            update_conflicts=True,
+            update_fields=["version", "updated"],
+            # MySQL and MariaDB upsert on any unique key and refuse a target.
+            unique_fields=(
+                ["name"] if features.supports_update_conflicts_with_target else None
+            ),
         )
-        self.filter(name__in=names).update(version=F("version") + 1, updated=Now())
 
     bump.alters_data = True
 

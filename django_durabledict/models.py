@@ -1,10 +1,11 @@
 """DurableSetting: the rows behind ``ModelDict``, one namespace per dict.
 
-Every change to a namespace also bumps that namespace's ``DurableNamespace.version``
-*inside the writer's transaction*. That row is the authoritative version: the cache
-key readers poll is only a hint published after commit, and a reader that missed the
-hint (a writer killed before its on-commit hook, a cache restart) compares this
-column every few seconds (the backstop, see ``backends/model.py``).
+Every change to a namespace also gives that namespace's ``DurableNamespace.version``
+a fresh random value *inside the writer's transaction*. That row is the
+authoritative version: the cache key readers poll is only a hint published after
+commit, and a reader that missed the hint (a writer killed before its on-commit
+hook, a cache restart) compares this column every few seconds (the backstop, see
+``backends/model.py``).
 
 Nothing that writes through the ORM bypasses the bump: ``save()`` and ``delete()``
 bump, ``post_save``/``post_delete`` bump (for code paths that skip ``save()``), and
@@ -45,8 +46,9 @@ def new_version() -> int:
 class DurableNamespace(models.Model):
     """The authoritative version of one namespace (one dict).
 
-    Created on the first write to the namespace at a random version and bumped by
-    one in the transaction of every later write."""
+    Created on the first write to the namespace, and set to a fresh random 62-bit
+    value in the transaction of every later write. Only ever compared for
+    equality."""
 
     name = models.CharField(_("name"), max_length=NAMESPACE_MAX_LENGTH, unique=True)
     version = models.BigIntegerField(_("version"), default=new_version)

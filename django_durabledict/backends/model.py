@@ -29,7 +29,7 @@ from django.db import InterfaceError, OperationalError, router, transaction
 
 from django_durabledict import versioning
 from django_durabledict.backends.cachetoken import CacheToken
-from django_durabledict.backends.modelrows import RowsMixin
+from django_durabledict.backends.modelrows import RowsMixin, retry_deadlocks
 from django_durabledict.backends.tokenwatch import TokenWatch
 from django_durabledict.backends.txviews import TransactionViewsMixin
 from django_durabledict.base import _MISSING
@@ -112,12 +112,11 @@ class ModelDict(RowsMixin, TransactionViewsMixin):
         """Store *value* under *key*; the token changes after commit. An unchanged
         encoded value is not written at all (and changes nothing)."""
         encoded = self._encode(value)
-        with transaction.atomic(using=self.using, savepoint=False):
-            if self._stored_value(key) == encoded:
-                return
-            self._will_write()
-            self._upsert(key, encoded)
-            self._wrote()
+        # Compared before the transaction: its first statement must be a write
+        # (see _will_write). A race here only means one write more or fewer.
+        if self._stored_value(key) == encoded:
+            return
+        self._write([key], lambda: self._upsert(key, encoded))
 
     def depersist(self, key: Any) -> None:
         """Delete *key*; ``KeyError`` if it is not stored."""
@@ -160,14 +159,16 @@ class ModelDict(RowsMixin, TransactionViewsMixin):
 
         The row is locked (``select_for_update``) before it is read and deleted, so
         of two concurrent pops exactly one gets the value."""
+
+        def take() -> Any:
+            row = self._locked_row(key)
+            if row is None:
+                raise _Absent  # rolls the version bump back with the savepoint
+            self._rows().filter(pk=row.pk).delete()
+            return row
+
         try:
-            with transaction.atomic(using=self.using):
-                self._will_write()
-                row = self._locked_row(key)
-                if row is None:
-                    raise _Absent  # rolls the version bump back with the savepoint
-                self._rows().filter(pk=row.pk).delete()
-                self._wrote()
+            row = self._write([key], take, savepoint=True)
         except _Absent:
             return default
         return row if self.return_instances else self._decode(self._value_of(row))
@@ -196,10 +197,7 @@ class ModelDict(RowsMixin, TransactionViewsMixin):
         """Every update and removal in one transaction with one token change."""
         encoded = {key: self._encode(value) for key, value in updates.items()}
         removals = [key for key in removals if key not in encoded]
-        with transaction.atomic(using=self.using):
-            self._will_write()
-            self._bulk_write(encoded, removals)
-            self._wrote()
+        self._write([*encoded, *removals], lambda: self._bulk_write(encoded, removals))
         for key, value in encoded.items():
             self._patch(key, self._decode(value))
         for key in removals:
@@ -216,7 +214,7 @@ class ModelDict(RowsMixin, TransactionViewsMixin):
         """Change the token (after the current transaction commits): call it after
         writing rows of your own model behind this dict's back."""
         with transaction.atomic(using=self.using, savepoint=False):
-            self._will_write()
+            self._will_write([])
             self._wrote()
 
     def connect_signals(self) -> None:
@@ -226,11 +224,29 @@ class ModelDict(RowsMixin, TransactionViewsMixin):
             self.model, self.token.cache_ref, namespaced=self.namespace is not None
         )
 
-    def _will_write(self) -> None:
-        # DurableSetting: lock and bump the namespace's version row first, inside
-        # the transaction (the same lock order as DurableSetting.save()).
+    def _write(self, keys: list[Any], work: Any, savepoint: bool = False) -> Any:
+        """Run *work* in a transaction between _will_write and _wrote; retried
+        after a deadlock when the transaction is this call's own."""
+
+        def attempt() -> Any:
+            with transaction.atomic(using=self.using, savepoint=savepoint):
+                self._will_write(keys)
+                result = work()
+                self._wrote()
+                return result
+
+        return retry_deadlocks(self.using, attempt)
+
+    def _will_write(self, keys: list[Any]) -> None:
+        """The first statement of every write transaction: a write, so each writer
+        takes its locks in one order and none of them waits holding a read lock
+        (SQLite would fail one of two such writers with "database is locked")."""
         if self.versioned:
+            # Lock and bump the namespace's version row, before any setting row,
+            # as DurableSetting.save() does.
             versioning.record_change([self.namespace], self.using)
+        elif keys:
+            self._lock_keys(keys)
 
     def _wrote(self) -> None:
         # DurableSetting's own writes notify through record_change(); a user's

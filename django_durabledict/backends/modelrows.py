@@ -7,10 +7,41 @@ so the version always matches the rows it was read with, even while writers comm
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from django.db import models
+from django.db import OperationalError, models, transaction
 from django.db.models.functions import Cast
+
+# Errors after which the database rolled the whole transaction back and asks for a
+# retry: MySQL/MariaDB deadlock (1213), PostgreSQL deadlock and serialization
+# failure, SQLite's busy database.
+_MYSQL_RETRY = {1213}
+_POSTGRESQL_RETRY = {"40P01", "40001"}
+
+
+def retry_deadlocks(using: str, attempt: Callable[[], Any], tries: int = 3) -> Any:
+    """Call *attempt* (which opens its own transaction), again after a deadlock,
+    unless it runs inside a caller's transaction: that one is lost already, and
+    only the caller can retry it."""
+    nested = transaction.get_connection(using).in_atomic_block
+    for remaining in reversed(range(tries)):
+        try:
+            return attempt()
+        except OperationalError as exc:
+            if nested or not remaining or not _asks_for_retry(exc):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _asks_for_retry(exc: OperationalError) -> bool:
+    cause = exc.__cause__
+    if getattr(cause, "sqlstate", None) in _POSTGRESQL_RETRY:
+        return True
+    args = getattr(cause, "args", ())
+    if args and args[0] in _MYSQL_RETRY:
+        return True
+    return "database is locked" in str(exc)
 
 
 class RowsMixin:
@@ -120,6 +151,11 @@ class RowsMixin:
         return self.manager.db_manager(self.using).get_or_create(
             **self._lookup(key), defaults={self.value_col: encoded}
         )
+
+    def _lock_keys(self, keys: list[Any]) -> None:
+        # A no-op UPDATE: row locks on PostgreSQL and MariaDB, SQLite's write lock.
+        rows = self._rows().filter(**{f"{self.key_col}__in": keys})
+        rows.update(**{self.value_col: models.F(self.value_col)})
 
     def _locked_row(self, key: Any) -> Any:
         rows = self._rows().select_for_update().filter(**{self.key_col: key})
