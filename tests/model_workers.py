@@ -10,6 +10,7 @@ that *that* instance converges, not a fresh one.
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing
 import os
 import time
@@ -30,8 +31,22 @@ def _configure(databases: dict[str, str], caches: dict[str, dict]) -> None:
     django.setup()
 
 
+class _Counting(logging.Handler):
+    """Counts this process's outage warnings and recovery lines."""
+
+    counts = {"outage": 0, "recovered": 0}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if "cannot read its version token" in message:
+            self.counts["outage"] += 1
+        elif "answers again" in message:
+            self.counts["recovered"] += 1
+
+
 def serve(pipe: Any, setup: dict, options: dict) -> None:
     _configure(setup["databases"], setup.get("caches", {}))
+    logging.getLogger("django_durabledict").addHandler(_Counting())
     from django_durabledict.backends.model import ModelDict
 
     durable = ModelDict(None, **options)
@@ -58,6 +73,16 @@ def _write(durable: Any, items: dict) -> None:
 def _get(durable: Any, key: str) -> Any:
     durable.sync()
     return durable.get(key)
+
+
+def _one_sync(durable: Any, key: str) -> Any:
+    """Exactly one sync, then a read that does not sync again."""
+    autosync, durable.autosync = durable.autosync, False
+    try:
+        durable.sync()
+        return durable.get(key)
+    finally:
+        durable.autosync = autosync
 
 
 def _snapshot(durable: Any) -> dict:
@@ -136,12 +161,18 @@ def _read_loop(durable: Any, key: str, stop: str) -> dict:
         longest = max(longest, time.monotonic() - started)
         count += 1
         time.sleep(0.002)
-    return {"longest": longest, "reads": count, "failures": failures}
+    return {
+        "longest": longest,
+        "reads": count,
+        "failures": failures,
+        "outage_warnings": _Counting.counts["outage"],
+    }
 
 
 OPERATIONS = {
     "write": _write,
     "get": _get,
+    "one_sync": _one_sync,
     "snapshot": _snapshot,
     "peek": _peek,
     "pop": _pop,

@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import logging
 import secrets
+import threading
 from typing import Any
 
 logger = logging.getLogger("django_durabledict")
@@ -71,6 +72,32 @@ def client_errors() -> tuple[type[BaseException], ...]:
     except ImportError:
         pass
     return tuple(errors)
+
+
+# Bumps that failed in this process (the cache was down when a transaction
+# committed), retried once the cache answers again: a late bump is always safe.
+_failed: dict[Any, CacheToken] = {}
+_failed_lock = threading.Lock()
+
+
+def bump_later(token: CacheToken) -> None:
+    with _failed_lock:
+        _failed[token.identity] = token
+
+
+def failed_bumps() -> bool:
+    return bool(_failed)
+
+
+def retry_failed_bumps() -> None:
+    with _failed_lock:
+        tokens = list(_failed.values())
+        _failed.clear()
+    for token in tokens:
+        try:
+            token.bump()
+        except client_errors():
+            bump_later(token)
 
 
 def _as_token(value: Any) -> int | None:

@@ -30,7 +30,7 @@ from django.db import InterfaceError, OperationalError, router, transaction
 from django_durabledict import versioning
 from django_durabledict.backends.cachetoken import CacheToken
 from django_durabledict.backends.modelrows import RowsMixin, retry_deadlocks
-from django_durabledict.backends.tokenwatch import TokenWatch
+from django_durabledict.backends.tokenwatch import TokenWatch, unwrap
 from django_durabledict.backends.txviews import TransactionViewsMixin
 from django_durabledict.base import _MISSING
 from django_durabledict.encoding import DefaultEncoding
@@ -140,13 +140,16 @@ class ModelDict(RowsMixin, TransactionViewsMixin):
             token = self.watch.hint(unknown=object())
         rows, version = self._query()
         self.watch.loaded_version = version
-        return token, self._to_values(rows)
+        return unwrap(token), self._to_values(rows)
 
     def _load_in_transaction(self) -> dict[Any, Any]:
         return self._to_values(self._query()[0])
 
     def _transaction_token(self, unknown: Any) -> Any:
         return self.watch.hint(unknown=unknown)
+
+    def _token_value(self, token: Any) -> Any:
+        return unwrap(token)
 
     def _pending_mark(self) -> Any:
         notice = versioning.pending_notice(self.using, self.token.key)

@@ -171,7 +171,7 @@ class TransactionViewsMixin(DurableDict):
                 return  # unchanged: the view, or the shared snapshot, is current
             if view is None:
                 view = self._new_view(connection)
-            view.publish(self._load_in_transaction(), token)
+            view.publish(self._load_in_transaction(), self._token_value(token))
             view.mark = mark
         except self.unavailable_errors as exc:
             self._mark_unavailable(exc)
@@ -209,6 +209,10 @@ class TransactionViewsMixin(DurableDict):
 
     def _transaction_token(self, unknown: Any) -> Any:
         raise NotImplementedError
+
+    def _token_value(self, token: Any) -> Any:
+        """The token to store with values loaded at *token*."""
+        return token
 
     def _pending_mark(self) -> Any:
         """Something that changes whenever the current transaction changes rows
