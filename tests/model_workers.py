@@ -148,22 +148,25 @@ def _wait_for(path: str, timeout: float = _TIMEOUT) -> None:
         time.sleep(0.01)
 
 
-def _read_loop(durable: Any, key: str, stop: str) -> dict:
-    """Autosync reads until the file *stop* exists; the longest read, the count,
-    and any read that raised."""
-    longest, count, failures = 0.0, 0, []
+def _read_loop(durable: Any, key: str, stop: str, slow: float) -> dict:
+    """Autosync reads until the file *stop* exists: the longest read, how many
+    took longer than *slow* seconds, the count, and any read that raised."""
+    longest, count, slow_reads, failures = 0.0, 0, 0, []
     while not os.path.exists(stop):
         started = time.monotonic()
         try:
             durable.get(key)
         except Exception as exc:
             failures.append(repr(exc))
-        longest = max(longest, time.monotonic() - started)
+        elapsed = time.monotonic() - started
+        longest = max(longest, elapsed)
+        slow_reads += elapsed > slow
         count += 1
         time.sleep(0.002)
     return {
         "longest": longest,
         "reads": count,
+        "slow_reads": slow_reads,
         "failures": failures,
         "outage_warnings": _Counting.counts["outage"],
     }

@@ -411,3 +411,18 @@ def test_check_config_reports_each_problem():
 def test_durable_setting_needs_a_namespace():
     with pytest.raises(ValueError, match="namespace"):
         ModelDict()
+
+
+def test_a_failed_bump_is_retried_once_the_cache_answers(make_dict, monkeypatch):
+    from django_durabledict.backends import cachetoken
+
+    reader = make_dict(autosync=False)
+    writer = make_dict()
+    writer["a"] = 1
+    reader.sync()
+    cachetoken.bump_later(reader.token)  # as if the cache had been down
+    cachetoken.bump_later(cachetoken.CacheToken("gone-alias", "k"))
+    token = reader.token.read()
+    reader.sync()  # the cache answers: the process's failed bumps go out
+    assert reader.token.read() == token + 1
+    assert not cachetoken.failed_bumps()

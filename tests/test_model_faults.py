@@ -29,6 +29,9 @@ pytestmark = [
 #: connect or read timeout (the circuit breaker skips the cache for
 #: ``retry_interval`` after a failure), so this bounds every read.
 TIMEOUT = 0.25
+#: A read slower than this met the outage (a timeout, or a refused connection
+#: plus scheduling); healthy reads take about a millisecond.
+SLOW = 0.1
 
 
 def memcached_cache(server):
@@ -108,10 +111,19 @@ def test_cache_fault_under_reads(backend, fault, caplog):
                 connections.close_all()
     longest = max(s["longest"] for s in stats)
     reads = sum(s["reads"] for s in stats)
-    print(f"\n{name} {fault}: {reads} reads, longest {longest * 1000:.0f} ms")
+    slow = sum(s["slow_reads"] for s in stats)
+    print(
+        f"\n{name} {fault}: {reads} reads, {slow} slower than {SLOW * 1000:.0f} ms, "
+        f"longest {longest * 1000:.0f} ms"
+    )
     assert all(s["failures"] == [] for s in stats), stats
-    # One client timeout (connect, or read) plus scheduling slack on a busy box.
-    assert longest < TIMEOUT + 0.5, stats
+    # The circuit breaker: a reader meets the outage at most once per
+    # retry_interval (1 s) of the ~2.5 s outage, whatever its read rate.
+    assert all(s["slow_reads"] <= 4 for s in stats), stats
+    # Counts are what we assert; this only catches a read that waited for the
+    # server instead of timing out (a paused memcached without the recommended
+    # timeouts blocks for as long as it is paused).
+    assert longest < 1.5, stats
     assert all(s["outage_warnings"] <= 1 for s in stats), stats  # one per outage
 
 
@@ -121,7 +133,7 @@ def _run_fault(race, server, fault):
     readers = race.start(2, autosync=True, backstop_interval=3600)
     stop = race.path("stop")
     for reader in readers:
-        reader.send("read_loop", "k", stop)
+        reader.send("read_loop", "k", stop, SLOW)
     time.sleep(0.5)
     if fault == "kill":
         server.kill()

@@ -98,6 +98,8 @@ def retry_failed_bumps() -> None:
             token.bump()
         except client_errors():
             bump_later(token)
+        except Exception:  # a cache alias gone from settings, say: give up on it
+            logger.exception("durabledict: cannot retry the bump of %s", token)
 
 
 def _as_token(value: Any) -> int | None:
