@@ -15,7 +15,6 @@ the manager's queryset bumps once per ``update()``/``delete()``/``bulk_create()`
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from django.db import models, router, transaction
@@ -24,6 +23,7 @@ from django.dispatch import receiver
 from django.utils.translation import gettext_lazy as _
 
 from django_durabledict import versioning
+from django_durabledict.backends.cacheops import fresh_token
 from django_durabledict.managers import DurableNamespaceManager, DurableSettingManager
 
 # MariaDB and MySQL limit an InnoDB index key to 3072 bytes (DYNAMIC rows, the default
@@ -40,7 +40,7 @@ def new_version() -> int:
 
     The top bit of the 62 is always set, so a new counter can never be one that an
     old counter climbed to from a small start."""
-    return secrets.randbits(61) | (1 << 61)
+    return fresh_token()
 
 
 class DurableNamespace(models.Model):

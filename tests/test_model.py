@@ -41,7 +41,7 @@ class TestModelDictOnDurableSetting(DictContract):
 @pytest.fixture
 def make_user_dict(combination):
     database, cache = combination
-    return ModelDictFactory(database, cache, user_model=True)
+    return ModelDictFactory(database, cache, user_model="setting")
 
 
 @pytest.mark.parametrize("combination", USER_MODEL_COMBOS, indirect=True)
@@ -49,6 +49,15 @@ class TestModelDictOnAUsersModel(DictContract):
     @pytest.fixture
     def make_dict(self, make_user_dict):
         return make_user_dict
+
+
+@pytest.mark.parametrize(
+    "combination", [combo(db, "default") for db in DATABASES], indirect=True
+)
+class TestModelDictOnRenamedColumns(DictContract):
+    @pytest.fixture
+    def make_dict(self, combination):
+        return ModelDictFactory(*combination, user_model="renamed")
 
 
 # -- Counts ------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from django.db import InterfaceError, OperationalError, router, transaction
 
 from django_durabledict import versioning
 from django_durabledict.backends.cachetoken import CacheToken
-from django_durabledict.backends.modelrows import RowsMixin, retry_deadlocks
+from django_durabledict.backends.modelrows import RowsMixin
 from django_durabledict.backends.tokenwatch import TokenWatch, unwrap
 from django_durabledict.backends.txviews import TransactionViewsMixin
 from django_durabledict.base import _MISSING
@@ -226,38 +226,6 @@ class ModelDict(RowsMixin, TransactionViewsMixin):
         versioning.track_model(
             self.model, self.token.cache_ref, namespaced=self.namespace is not None
         )
-
-    def _write(self, keys: list[Any], work: Any, savepoint: bool = False) -> Any:
-        """Run *work* in a transaction between _will_write and _wrote; retried
-        after a deadlock when the transaction is this call's own."""
-
-        def attempt() -> Any:
-            with transaction.atomic(using=self.using, savepoint=savepoint):
-                self._will_write(keys)
-                result = work()
-                self._wrote()
-                return result
-
-        return retry_deadlocks(self.using, attempt)
-
-    def _will_write(self, keys: list[Any]) -> None:
-        """The first statement of every write transaction: a write, so each writer
-        takes its locks in one order and none of them waits holding a read lock
-        (SQLite would fail one of two such writers with "database is locked")."""
-        if self.versioned:
-            # Lock and bump the namespace's version row, before any setting row,
-            # as DurableSetting.save() does.
-            versioning.record_change([self.namespace], self.using)
-        elif keys:
-            self._lock_keys(keys)
-
-    def _wrote(self) -> None:
-        # DurableSetting's own writes notify through record_change(); a user's
-        # model has only the cache token, bumped once the transaction commits.
-        if not self.versioned:
-            versioning.notify_after_commit(
-                self.using, self.model._meta.db_table, self.namespace
-            )
 
     @property
     def token_unavailable_since(self) -> float | None:

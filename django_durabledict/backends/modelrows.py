@@ -13,6 +13,8 @@ from typing import Any
 from django.db import OperationalError, models, transaction
 from django.db.models.functions import Cast
 
+from django_durabledict import versioning
+
 # Errors after which the database rolled the whole transaction back and asks for a
 # retry: MySQL/MariaDB deadlock (1213), PostgreSQL deadlock and serialization
 # failure, SQLite's busy database.
@@ -133,6 +135,38 @@ class RowsMixin:
         return getattr(row, self.value_col)
 
     # -- Writing ---------------------------------------------------------------------
+
+    def _write(self, keys: list[Any], work: Any, savepoint: bool = False) -> Any:
+        """Run *work* in a transaction between _will_write and _wrote; retried
+        after a deadlock when the transaction is this call's own."""
+
+        def attempt() -> Any:
+            with transaction.atomic(using=self.using, savepoint=savepoint):
+                self._will_write(keys)
+                result = work()
+                self._wrote()
+                return result
+
+        return retry_deadlocks(self.using, attempt)
+
+    def _will_write(self, keys: list[Any]) -> None:
+        """The first statement of every write transaction: a write, so each writer
+        takes its locks in one order and none of them waits holding a read lock
+        (SQLite would fail one of two such writers with "database is locked")."""
+        if self.versioned:
+            # Lock and bump the namespace's version row, before any setting row,
+            # as DurableSetting.save() does.
+            versioning.record_change([self.namespace], self.using)
+        elif keys:
+            self._lock_keys(keys)
+
+    def _wrote(self) -> None:
+        # DurableSetting's own writes notify through record_change(); a user's
+        # model has only the cache token, bumped once the transaction commits.
+        if not self.versioned:
+            versioning.notify_after_commit(
+                self.using, self.model._meta.db_table, self.namespace
+            )
 
     def _lookup(self, key: Any) -> dict[str, Any]:
         # Passed explicitly: get_or_create() does not copy the queryset's filters
