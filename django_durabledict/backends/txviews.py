@@ -198,9 +198,10 @@ class TransactionViewsMixin(DurableDict):
 
     def popitem(self) -> tuple[Any, Any]:
         self.sync()
+        absent = object()  # not _MISSING: pop() reads that as "no default"
         for key in reversed(list(self._visible()[1])):
-            value = self.pop(key, _MISSING)
-            if value is not _MISSING:
+            value = self.pop(key, absent)
+            if value is not absent:
                 return key, value
         raise KeyError("popitem(): dictionary is empty")
 
