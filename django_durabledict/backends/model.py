@@ -124,7 +124,8 @@ class ModelDict(RowsMixin, TransactionViewsMixin):
             raise KeyError(key)
 
     def durables(self) -> dict[Any, Any]:
-        return self._load(None)[1]
+        """Every stored key with its decoded value, read now (one query)."""
+        return self._to_values(self._query()[0])
 
     def last_updated(self) -> Any:
         """The cache token, or ``None`` (reload) when the backstop found the
@@ -160,8 +161,9 @@ class ModelDict(RowsMixin, TransactionViewsMixin):
     def _pop(self, key: Any, default: Any) -> Any:
         """Delete *key* and return its decoded value, or *default* unchanged.
 
-        The row is locked (``select_for_update``) before it is read and deleted, so
-        of two concurrent pops exactly one gets the value."""
+        Writers are serialised before the row is read (the namespace's version row
+        for DurableSetting, the row itself otherwise, then ``select_for_update``),
+        so of two concurrent pops exactly one gets the value."""
 
         def take() -> Any:
             row = self._locked_row(key)
