@@ -150,12 +150,15 @@ def apply_plan(plan: DictPlan) -> None:
     # A backend without the hook takes values: decode them back.
     values = {key: plan.durable._decode(v) for key, v in plan.updates.items()}
     plan.durable._apply(values, plan.removed)
+    # DurableDict's default _apply writes through persist(), which does not show
+    # the writes in this instance: reload it.
+    plan.durable.sync()
 
 
 def is_atomic(durable: Any) -> bool:
     """False when the backend keeps the key-by-key default ``_apply``."""
     return (
-        hasattr(durable, "_apply_encoded")
+        getattr(durable, "_apply_encoded", None) is not None
         or type(durable)._apply is not DurableDict._apply
     )
 
