@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from django_durabledict.backends import zookeeper_bulk as bulk
 from django_durabledict.backends import zookeeper_ops as ops
 from django_durabledict.backends.znode import to_bytes, validate_name, validate_path
 from django_durabledict.backends.zookeeper_client import (
@@ -51,6 +52,9 @@ if TYPE_CHECKING:  # kazoo is imported only when a dict is built
 __all__ = ["ZookeeperDict", "ZookeeperToken", "ZookeeperUnavailable"]
 
 logger = logging.getLogger("django_durabledict")
+
+#: Reads of the whole dict before a read that keeps meeting writes gives up.
+CONSISTENT_READ_ATTEMPTS = 5
 
 
 class ZookeeperToken(NamedTuple):
@@ -252,3 +256,63 @@ class ZookeeperDict(DurableDict):
         """Stop listening to the client, and stop the client if this dict built it."""
         self._ready = False
         self._link.close(stop_client=self._owns_client)
+
+    # -- Bulk hooks of durabledict_dump / durabledict_load ---------------------------
+
+    def _raw_snapshot(self) -> dict[str, bytes]:
+        """Every key with its znode data, as of one moment (see
+        ``_consistent_items``); ``ZookeeperUnavailable`` if the dict kept changing."""
+        return dict(self._consistent_items(strict=True)[2])
+
+    def _apply(self, updates: Mapping[Any, Any], removals: Iterable[Any]) -> None:
+        """Every update and removal in one multi-op transaction: one zxid, so other
+        clients see the old or the new whole dict."""
+        encoded = {key: self._encode(value) for key, value in updates.items()}
+        self._apply_encoded(encoded, removals)
+
+    def _apply_encoded(
+        self, encoded: Mapping[Any, Any], removals: Iterable[Any]
+    ) -> None:
+        """As ``_apply``, with values already encoded (stored as given)."""
+        data = {key: to_bytes(value, self._path(key)) for key, value in encoded.items()}
+        removals = [validate_name(key) for key in removals if key not in data]
+        self._write(bulk.apply, self.keyspace, data, removals, self.acl)
+        with self._lock:  # shown here at once, as a single write is
+            stored = {**self._stored, **self._decode_items(data.items())}
+            for key in removals:
+                stored.pop(key, None)
+            self._publish(stored, self.last_synced)
+
+    def _check_apply(
+        self, encoded: Mapping[Any, Any], removals: Iterable[Any]
+    ) -> list[str]:
+        """Keys, values and a transaction size ZooKeeper would refuse."""
+        return bulk.problems(self.keyspace, encoded, list(removals))
+
+    def _consistent_items(self, strict: bool) -> tuple[int, int, list]:
+        """``(generation, zxid, [(key, data)])``, read while no watch fired.
+
+        ZooKeeper delivers the watch event of a change before any reply that shows
+        the change. A write landing during a read therefore fires a watch this read
+        armed (the root's children watch, set first, or the data watch of a key
+        read before the write) before the read's last reply, unless it only
+        touched keys read after it, in which case the read shows the store just
+        after it. So once kazoo has run the callbacks received so far
+        (``flush_events``), an unchanged generation means the items are the store
+        as of one moment: a multi-op is seen whole or not at all."""
+        for _attempt in range(CONSISTENT_READ_ATTEMPTS):
+            generation = self._generation
+            zxid, items, unreadable = self._retry(
+                ops.read_all, self.keyspace, self._changed
+            )
+            self._link.flush_events()
+            if self._generation == generation:
+                break
+        else:
+            if strict:
+                raise ZookeeperUnavailable(
+                    f"{self}: the dict kept changing while it was read"
+                )
+        for name in unreadable:
+            logger.error("%s: no permission to read key %r; left out", self, name)
+        return generation, zxid, items
