@@ -13,16 +13,17 @@ connection), bumps a local *generation*. ``last_updated()`` returns
 ``ZookeeperToken(zxid, generation)`` from memory:
 
 * ``generation`` makes the token change as soon as a watch fires, so the next sync
-  reloads. It is read *before* a load (rule 1 in base.py): a change racing with the
-  load fires a watch after the generation was read, and causes one more reload.
+  reloads. It is read *before* a load (rule 1 in base.py), and read again once
+  kazoo has run the watch callbacks received during the load: if a watch fired,
+  the load reads the store again (up to ``CONSISTENT_READ_ATTEMPTS`` times), so a
+  load shows the store as of one moment, and a multi-op transaction (a
+  ``durabledict_load``) whole or not at all. See ``_consistent_items``.
 * ``zxid`` is the newest ZooKeeper transaction id the last load saw: the largest of
   the root's ``czxid`` and ``pzxid`` (the last child created or deleted, and the
   root's own re-creation) and every child's ``mzxid`` (the last value written).
   zxids are assigned by the ensemble's leader and only grow, so they mean the same
   in every process: two workers that loaded the same state report the same zxid,
-  and the one with the smaller zxid is behind. A load racing with writes may pair
-  old values with a newer zxid for as long as the watch takes to arrive; the
-  reload it causes corrects both.
+  and the one with the smaller zxid is behind.
 """
 
 from __future__ import annotations
@@ -147,7 +148,7 @@ class ZookeeperDict(DurableDict):
             raise KeyError(key) from None
 
     def durables(self) -> dict[str, Any]:
-        return self._read()[1]
+        return self._read()[2]
 
     def last_updated(self) -> ZookeeperToken:
         """From memory, no network I/O. Raises ``ZookeeperUnavailable`` while the
@@ -158,8 +159,9 @@ class ZookeeperDict(DurableDict):
         return ZookeeperToken(self._zxid, self._generation)
 
     def _load(self, token: Any) -> tuple[ZookeeperToken, dict[str, Any]]:
-        generation = self._generation  # before the reads: see the module docstring
-        zxid, values = self._read()
+        # The generation is read before the reads (see the module docstring), and
+        # the reads are repeated while a watch fires during them.
+        generation, zxid, values = self._read()
         self._zxid = zxid
         return ZookeeperToken(zxid, generation), values
 
@@ -192,13 +194,12 @@ class ZookeeperDict(DurableDict):
         self._link.flush_events()
         return result
 
-    def _read(self) -> tuple[int, dict[str, Any]]:
-        zxid, items, unreadable = self._retry(
-            ops.read_all, self.keyspace, self._changed
-        )
-        for name in unreadable:
-            logger.error("%s: no permission to read key %r; left out", self, name)
-        return zxid, self._decode_items(items)
+    def _read(self) -> tuple[int, int, dict[str, Any]]:
+        """``(generation, zxid, values)``: the store as of one moment, unless
+        writes kept landing during every attempt, in which case the generation
+        returned is already stale and the next sync reloads."""
+        generation, zxid, items = self._consistent_items(strict=False)
+        return generation, zxid, self._decode_items(items)
 
     def _changed(self, event: Any = None) -> None:
         """A watch fired, or the connection dropped: the next sync reloads."""
