@@ -4,11 +4,12 @@ with one version change, what each database refuses, and a reader in another
 process that never sees a load half done."""
 
 import json
+import threading
 import uuid
 
 import pytest
 from django.core.management.base import CommandError
-from django.db import connections
+from django.db import connections, transaction
 from django.test.utils import CaptureQueriesContext, override_settings
 
 from django_durabledict import dicts
@@ -184,3 +185,21 @@ def test_a_reader_in_another_process_never_sees_a_half_applied_load(
     seen = reader.result()
     assert seen.get("mixed", 0) == 0, seen
     assert seen.get("old", 0) >= 1 and seen.get("new", 0) >= 1, seen
+
+
+def test_apply_inside_a_transaction_shows_elsewhere_at_commit(cfg):
+    durable = dicts["cfg"]
+    durable["a"] = 1
+
+    def other_thread():
+        seen = []
+        thread = threading.Thread(target=lambda: seen.append(durable.copy()))
+        thread.start()
+        thread.join(10)
+        return seen[0]
+
+    with transaction.atomic(using=cfg):
+        durable._apply({"b": 2}, ["a"])
+        assert durable.copy() == {"b": 2}  # this transaction's view
+        assert other_thread() == {"a": 1}  # not committed: not shown elsewhere
+    assert other_thread() == {"b": 2}

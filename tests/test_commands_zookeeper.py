@@ -46,8 +46,19 @@ def roots(raw):
     yield make
     dicts.close_all()
     for root in made:
-        delete_tree(raw, root)
-        delete_tree(raw, root + "-p")
+        remove(raw, root)
+        remove(raw, root + "-p")
+
+
+def remove(raw, root):
+    """Delete *root* and its keys, 500 to a transaction (faster than one by one)."""
+    names = raw.get_children(root) if raw.exists(root) else []
+    for start in range(0, len(names), 500):
+        transaction = raw.transaction()
+        for name in names[start : start + 500]:
+            transaction.delete(f"{root}/{name}")
+        transaction.commit()
+    delete_tree(raw, root)
 
 
 def configure(hosts, root, **extra):
@@ -187,10 +198,10 @@ def test_an_unreachable_ensemble_is_a_command_error(roots, tmp_path):
 def test_a_reader_in_another_process_never_sees_a_half_applied_load(
     zk, hosts, tmp_path
 ):
-    old, new = states(3000)
+    old, new = states(1500)
     dicts["zk"]._apply(old, [])
     path = write_document(tmp_path / "f.json", {"zk": new})
-    reader = Reader({"kind": "zookeeper", "hosts": hosts, "path": zk, "count": 3000})
+    reader = Reader({"kind": "zookeeper", "hosts": hosts, "path": zk, "count": 1500})
     reader.wait_ready()
     load(path, "--no-input", "--prune")
     seen = reader.result()

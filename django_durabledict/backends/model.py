@@ -269,10 +269,24 @@ class ModelDict(RowsMixin, TransactionViewsMixin):
             self._will_write()
             self._bulk_write(encoded, removals)
             self._wrote()
-        for key, value in self._shown_values(encoded).items():
-            self._patch(key, value)
-        for key in removals:
-            self._patch(key)
+        self._patch_many(self._shown_values(encoded), removals)
+
+    def _patch_many(self, values: dict[Any, Any], removals: list[Any]) -> None:
+        """``_patch`` for many keys; ``_MISSING`` values are removed too."""
+        if self._connection().in_atomic_block:
+            # Inside the caller's transaction: the view shows them, and each
+            # reaches the shared snapshot when the transaction commits.
+            for key, value in values.items():
+                self._patch(key, value)
+            for key in removals:
+                self._patch(key)
+            return
+        with self._lock:  # one copy of the snapshot, not one per key
+            stored = {**self._stored, **values}
+            gone = [k for k, v in values.items() if v is _MISSING]
+            for key in [*removals, *gone]:
+                stored.pop(key, None)
+            self._publish(stored, self.last_synced)
 
     def _shown_values(self, encoded: dict[Any, Any]) -> dict[Any, Any]:
         """What this instance shows for *encoded* at once: the rows themselves with
