@@ -20,7 +20,7 @@ A value that cannot be written as plain JSON (a pickled set) is written, with
 ``--raw``, as the text the store holds, tagged with its encoding::
 
     {"__durabledict_raw__": "django_durabledict.encoding.PickleEncoding",
-     "value": "gASVDwAAAAAAAACPlCiMAWGUkC4=\\n"}
+     "value": "gAWVCQAAAAAAAACPlChLAUsCkC4=\\n"}
 
 A JSON value that is itself an object with a ``__durabledict_raw__`` member is
 always written in that form, so it cannot be taken for a tagged value.
