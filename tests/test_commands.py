@@ -500,3 +500,23 @@ def test_a_reader_thread_never_sees_a_half_applied_load(tmp_path):
         thread.join(30)
     assert "mixed" not in seen
     assert reader.durables() == new
+
+
+def test_manage_py_exits_non_zero_with_the_message_on_stderr():
+    import subprocess
+    import sys
+
+    from tests.commands_helpers import ROOT
+
+    result = subprocess.run(
+        [sys.executable, "-m", "django", "durabledict_dump", "nope"],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "No dict named 'nope' in DURABLEDICTS" in result.stderr
+    assert "Configured dicts: 'default'" in result.stderr
+    assert result.stdout == ""
