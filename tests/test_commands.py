@@ -353,6 +353,7 @@ BAD_FILES = {
     "dict not an object": ('{"format": 1, "dicts": {"features": 1}}', "an object"),
     "unknown key": ('{"format": 1, "dicts": {}, "dict": {}}', "'dict'"),
     "backends": ('{"format": 1, "dicts": {}, "backends": {"a": 1}}', "'backends'"),
+    "skipped": ('{"format": 1, "dicts": {}, "skipped": {"a": [[1]]}}', "strings"),
     "twice": ('{"format": 1, "dicts": {"features": {"a": 1, "a": 2}}}', "twice"),
     "unknown dict": (
         '{"format": 1, "dicts": {"features": {"a": 1}, "nope": {}}}',

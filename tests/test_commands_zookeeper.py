@@ -207,3 +207,8 @@ def test_a_reader_in_another_process_never_sees_a_half_applied_load(
     seen = reader.result()
     assert seen.get("mixed", 0) == 0, seen
     assert seen.get("old", 0) >= 1 and seen.get("new", 0) >= 1, seen
+
+
+def test_an_empty_apply_creates_no_root(zk, raw):
+    dicts["zk"]._apply({}, ["absent"])
+    assert raw.exists(zk) is None

@@ -81,6 +81,8 @@ def apply(
     errors = kazoo().exceptions
     for _attempt in range(CONFLICT_ATTEMPTS):
         existing = _children(link, root)
+        if existing is None and not data:
+            return  # nothing to write, nothing to delete: no root to create
         transaction = link.client.transaction()
         if existing is None:
             _ensure_parent(link, root)

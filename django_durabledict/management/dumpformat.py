@@ -215,6 +215,10 @@ def _map_problems(document: dict[str, Any], field: str, inner: type) -> list[str
         isinstance(item, inner) for item in value.values()
     ):
         return [f"{field!r} must be an object of dict names to {inner.__name__}s"]
+    if inner is list and not all(
+        isinstance(key, str) for keys in value.values() for key in keys
+    ):
+        return [f"{field!r} must list keys as strings"]
     return []
 
 
