@@ -190,7 +190,7 @@ def test_an_unreachable_ensemble_is_a_command_error(roots, tmp_path):
         with pytest.raises(CommandError, match="'down'"):
             dump("down")
         path = write_document(tmp_path / "f.json", {"down": {"a": 1}})
-        with pytest.raises(CommandError, match="Cannot reach the store of dict 'down'"):
+        with pytest.raises(CommandError, match="The store of dict 'down'"):
             load(path, "--no-input")
         dicts.close_all()
 

@@ -79,11 +79,11 @@ def _skip(self: Any, *args: Any) -> None:
     """Loads nothing: this instance is only read through ``_raw_snapshot()``."""
 
 
-def unreachable(name: str, exc: BaseException) -> CommandError:
-    """The error for a store that could not be read or written."""
+def store_failed(name: str, exc: BaseException) -> CommandError:
+    """The error for a store that could not be read or written: unreachable,
+    refusing the command, holding something else under the dict's keys."""
     return CommandError(
-        f"Cannot reach the store of dict {name!r} ({backend_path(name)}): "
-        f"{_reason(exc)}"
+        f"The store of dict {name!r} ({backend_path(name)}) failed: {_reason(exc)}"
     )
 
 

@@ -109,14 +109,14 @@ def _encode_one(durable: Any, value: Any) -> Any:
 
 
 def make_plan(
-    name: str,
     durable: Any,
+    name: str,
     encoded: Mapping[str, Any],
+    current: Mapping[Any, Any],
     prune: bool,
-    skipped: Iterable[str] = (),
+    skipped: Iterable[str] | None = None,
 ) -> DictPlan:
-    """Compare *encoded* with one snapshot of the store."""
-    current = durable._raw_snapshot()
+    """Compare *encoded* with *current*, one ``_raw_snapshot()`` of the store."""
     plan = DictPlan(name, durable)
     for key, new in encoded.items():
         if key not in current:
@@ -127,7 +127,7 @@ def make_plan(
             plan.changed[key] = new
             plan.shown[key] = (describe(durable, current[key]), describe(durable, new))
     if prune:
-        skipped = set(skipped)
+        skipped = set(skipped or ())
         for key in sorted(set(current) - set(encoded), key=repr):
             (plan.kept if key in skipped else plan.removed).append(key)
     return plan

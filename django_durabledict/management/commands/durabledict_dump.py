@@ -106,7 +106,7 @@ class Command(BaseCommand):
             try:
                 snapshot = durable._raw_snapshot()
             except Exception as exc:
-                raise access.unreachable(name, exc) from exc
+                raise access.store_failed(name, exc) from exc
             values, skipped = {}, {}
             for key, stored in snapshot.items():
                 if not isinstance(key, str):

@@ -149,11 +149,9 @@ class Command(BaseCommand):
         skipped = document.get("skipped", {})
         plans = []
         for name, durable, encoded in prepared:
-            try:
-                plan = make_plan(name, durable, encoded, prune, skipped.get(name, ()))
-            except Exception as exc:
-                raise access.unreachable(name, exc) from exc
-            problems += check_plan(plan)
+            current = _on_store(name, durable._raw_snapshot)
+            plan = make_plan(durable, name, encoded, current, prune, skipped.get(name))
+            problems += _on_store(name, check_plan, plan)
             plans.append(plan)
         self._fail_on(problems)
         return plans
@@ -212,19 +210,28 @@ class Command(BaseCommand):
                 apply_plan(plan)
             except Exception as exc:
                 progress.close()
-                raise self._apply_error(plan, done, exc) from exc
+                raise _apply_error(plan, done, exc) from exc
             done.append(plan.name)
             progress.advance(plan.writes)
         progress.close()
         for plan in todo:
             self.stdout.write(f"{plan.name}: {plan.writes} changes written.")
 
-    def _apply_error(self, plan: DictPlan, done: list[str], exc: Exception):
-        state = (
-            "nothing of it was changed"
-            if is_atomic(plan.durable)
-            else "it may be partly changed"
-        )
-        loaded = ", ".join(repr(n) for n in done) or "none"
-        error = access.unreachable(plan.name, exc)
-        return CommandError(f"{error}; {state}. Dicts already loaded: {loaded}.")
+
+def _on_store(name: str, func: Any, *args: Any) -> Any:
+    """Call *func*; a failure of the dict's store is a CommandError naming it."""
+    try:
+        return func(*args)
+    except Exception as exc:
+        raise access.store_failed(name, exc) from exc
+
+
+def _apply_error(plan: DictPlan, done: list[str], exc: Exception) -> CommandError:
+    state = (
+        "nothing of it was changed"
+        if is_atomic(plan.durable)
+        else "it may be partly changed"
+    )
+    loaded = ", ".join(repr(n) for n in done) or "none"
+    error = access.store_failed(plan.name, exc)
+    return CommandError(f"{error}; {state}. Dicts already loaded: {loaded}.")
