@@ -128,7 +128,7 @@ def make_plan(
             plan.shown[key] = (describe(durable, current[key]), describe(durable, new))
     if prune:
         skipped = set(skipped or ())
-        for key in sorted(set(current) - set(encoded), key=repr):
+        for key in sorted(set(current) - set(encoded), key=str):
             (plan.kept if key in skipped else plan.removed).append(key)
     return plan
 
