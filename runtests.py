@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 NEEDED_MODULES = ["django", "pytest_django", "redis", "django_redis", "kazoo"]
 NEEDED_MODULES += ["pymemcache", "psycopg", "MySQLdb", "hypothesis", "pytest_timeout"]
+NEEDED_MODULES += ["playwright", "celery", "sphinx", "furo", "myst_parser"]
 
 
 def has_test_dependencies() -> bool:

@@ -1,0 +1,319 @@
+"""ZookeeperDict: a DurableDict kept in ZooKeeper, one child znode per key.
+
+Store layout, as in the original durabledict: the root znode (the *keyspace*) has
+one child per key, named after the key, whose data is the encoded value as bytes
+(JSON text as UTF-8, a base64 pickle as ASCII). Old and new code can share a store
+that uses the same encoding.
+
+How a read stays free of network I/O. Every load reads the root's children with a
+children watch and every child with a data watch (or, when the root is missing,
+sets an exists watch on it), so any later change to the store fires one of them.
+Each firing, and each connection loss (kazoo drops all watches with the
+connection), bumps a local *generation*. ``last_updated()`` returns
+``ZookeeperToken(zxid, generation)`` from memory:
+
+* ``generation`` makes the token change as soon as a watch fires, so the next sync
+  reloads. It is read *before* a load (rule 1 in base.py), and read again once
+  kazoo has run the watch callbacks received during the load: if a watch fired,
+  the load reads the store again (up to ``CONSISTENT_READ_ATTEMPTS`` times), so a
+  load shows the store as of one moment, and a multi-op transaction (a
+  ``durabledict_load``) whole or not at all. See ``_consistent_items``.
+* ``zxid`` is the newest ZooKeeper transaction id the last load saw: the largest of
+  the root's ``czxid`` and ``pzxid`` (the last child created or deleted, and the
+  root's own re-creation) and every child's ``mzxid`` (the last value written).
+  zxids are assigned by the ensemble's leader and only grow, so they mean the same
+  in every process: two workers that loaded the same state report the same zxid,
+  and the one with the smaller zxid is behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from django_durabledict.backends import zookeeper_bulk as bulk
+from django_durabledict.backends import zookeeper_ops as ops
+from django_durabledict.backends.znode import to_bytes, validate_name, validate_path
+from django_durabledict.backends.zookeeper_client import (
+    ClientLink,
+    ZookeeperUnavailable,
+    config_problems,
+    kazoo,
+    make_client,
+)
+from django_durabledict.base import DurableDict
+from django_durabledict.encoding import DefaultEncoding
+
+if TYPE_CHECKING:  # kazoo is imported only when a dict is built
+    from kazoo.client import KazooClient
+    from kazoo.security import ACL
+
+__all__ = ["ZookeeperDict", "ZookeeperToken", "ZookeeperUnavailable"]
+
+logger = logging.getLogger("django_durabledict")
+
+#: Reads of the whole dict before a read that keeps meeting writes gives up.
+CONSISTENT_READ_ATTEMPTS = 5
+
+
+class ZookeeperToken(NamedTuple):
+    """The token of a :class:`ZookeeperDict`: compare ``zxid`` across processes;
+    ``generation`` is local to this process."""
+
+    zxid: int
+    generation: int
+
+
+class ZookeeperDict(DurableDict):
+    """A dict kept under the znode *keyspace*, through the kazoo client *connection*.
+
+    ``connection`` is started if it is not; a dict never stops a client it was
+    given. Reads cost no network I/O; the first sync after a change reloads the
+    keyspace (one round trip for the children, one for all values). Writes are
+    single atomic operations: a new key is created with its value, an existing
+    one is set, ``pop`` deletes exactly the version it read, ``setdefault``
+    creates or reads. Keys must be valid znode names (``ValueError`` otherwise).
+
+    ``acl``: a list of ``kazoo.security.ACL`` for the znodes this dict creates;
+    ``None`` uses the client's ``default_acl``, which in kazoo is world-writable.
+    ``operation_timeout``: see the attribute of that name.
+
+    Consistency caveats: another client's change is seen once its watch event
+    arrives (milliseconds), not at the instant its write returns. While the client
+    is disconnected, reads serve the snapshot and ``stale_since`` says since when;
+    writes wait up to ``operation_timeout`` for a reconnection, then raise. A write
+    whose connection dropped may or may not have been applied (ZooKeeper cannot
+    tell); kazoo's retry repeats it, which is harmless for set and setdefault.
+    """
+
+    #: Seconds a write (and the constructor) waits for a connection, and any call
+    #: waits for its reply.
+    operation_timeout: float = 10.0
+    config_keys = frozenset({"HOSTS", "PATH", "CLIENT_OPTIONS"})
+
+    def __init__(
+        self,
+        keyspace: str,
+        connection: KazooClient,
+        autosync: bool = True,
+        encoding: Any = DefaultEncoding,
+        old_encoding: Any = None,
+        *,
+        acl: Sequence[ACL] | None = None,
+        operation_timeout: float | None = None,
+        defaults: Mapping[Any, Any] | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.unavailable_errors = (
+            *DurableDict.unavailable_errors,
+            *kazoo().unavailable_errors,
+        )
+        self.keyspace = validate_path(keyspace)
+        self.connection = connection
+        self.acl = list(acl) if acl is not None else None
+        if operation_timeout is not None:
+            self.operation_timeout = operation_timeout
+        self._owns_client = self._ready = False
+        self._zxid = self._generation = 0
+        self._generation_lock = threading.Lock()
+        self._link = ClientLink(
+            connection, self.operation_timeout, self._connected, self._disconnected
+        )
+        self._link.open()
+        try:
+            super().__init__(
+                autosync, encoding, old_encoding, defaults=defaults, name=name
+            )
+        except BaseException:  # e.g. NoAuthError: no permission to read the root
+            self._link.close(stop_client=False)
+            raise
+        self._ready = True
+        if connection.connected and self.last_synced is None:
+            self._link.spawn(self._resync)  # connected after the first load failed
+
+    # -- The backend contract ---------------------------------------------------
+
+    def persist(self, key: Any, value: Any) -> None:
+        path = self._path(key)
+        data = to_bytes(self._encode(value), path)
+        self._write(ops.put, path, data, self.acl, key in self._stored)
+
+    def depersist(self, key: Any) -> None:
+        path = self._path(key)
+        try:
+            self._write(ops.delete, path)
+        except kazoo().exceptions.NoNodeError:
+            raise KeyError(key) from None
+
+    def durables(self) -> dict[str, Any]:
+        return self._read()[2]
+
+    def last_updated(self) -> ZookeeperToken:
+        """From memory, no network I/O. Raises ``ZookeeperUnavailable`` while the
+        client is disconnected, so reads serve the snapshot and set
+        ``stale_since``."""
+        if not self.connection.connected:
+            raise ZookeeperUnavailable(f"{self}: not connected to ZooKeeper")
+        return ZookeeperToken(self._zxid, self._generation)
+
+    def _load(self, token: Any) -> tuple[ZookeeperToken, dict[str, Any]]:
+        # The generation is read before the reads (see the module docstring), and
+        # the reads are repeated while a watch fires during them.
+        generation, zxid, values = self._read()
+        self._zxid = zxid
+        return ZookeeperToken(zxid, generation), values
+
+    def _pop(self, key: Any, default: Any) -> Any:
+        path = self._path(key)
+        data = self._write(ops.take, path, [])
+        return default if data is ops.ABSENT else self._decode(data)
+
+    def _setdefault(self, key: Any, default: Any) -> Any:
+        path = self._path(key)
+        data = to_bytes(self._encode(default), path)
+        exists = key in self._stored
+        return self._decode(
+            self._write(ops.create_or_get, path, data, self.acl, exists)
+        )
+
+    # -- Plumbing -------------------------------------------------------------------
+
+    def _path(self, key: Any) -> str:
+        return f"{self.keyspace}/{validate_name(key)}"
+
+    def _retry(self, func: Any, *args: Any) -> Any:
+        """Every ZooKeeper call goes through the client's retry policy."""
+        return self.connection.retry(func, self._link, *args)
+
+    def _write(self, func: Any, *args: Any) -> Any:
+        """Run a write, then wait until its watch events have run here, so every
+        dict sharing this client sees the write on its next sync."""
+        result = self._retry(func, *args)
+        self._link.flush_events()
+        return result
+
+    def _read(self) -> tuple[int, int, dict[str, Any]]:
+        """``(generation, zxid, values)``: the store as of one moment, unless
+        writes kept landing during every attempt, in which case the generation
+        returned is already stale and the next sync reloads."""
+        generation, zxid, items = self._consistent_items(strict=False)
+        return generation, zxid, self._decode_items(items)
+
+    def _changed(self, event: Any = None) -> None:
+        """A watch fired, or the connection dropped: the next sync reloads."""
+        with self._generation_lock:
+            self._generation += 1
+
+    def _connected(self) -> None:
+        # On kazoo's connection thread: spawn, never call ZooKeeper from here.
+        if self._ready:
+            self._link.spawn(self._resync)
+
+    def _disconnected(self, state: str) -> None:
+        # SUSPENDED or LOST. kazoo drops every watch with the connection, so nothing
+        # would report changes made meanwhile: move the generation to force a
+        # reload, which re-arms them, on the next sync after reconnecting.
+        self._changed()
+        if self._ready:
+            self._mark_unavailable(kazoo().exceptions.ConnectionLoss(state.lower()))
+
+    def _resync(self) -> None:
+        """After (re)connecting: reload now, re-arming every watch, so changes made
+        during the outage (or a lost session) show without waiting for a read.
+        A dict without autosync keeps its snapshot until its owner syncs."""
+        try:
+            if self.autosync or self.last_synced is None:
+                self._retry_at = 0.0  # do not wait out the retry interval
+                self.sync()
+            else:
+                self._mark_available()
+        except Exception:
+            logger.exception("%s: reloading after a reconnection failed", self)
+
+    # -- Building from a DURABLEDICTS entry, and closing ----------------------------
+
+    @classmethod
+    def from_config(cls, name: str, config: Mapping[str, Any]) -> ZookeeperDict:
+        """A dict on PATH (default ``/durabledict/<name>``) with its own client for
+        HOSTS, CLIENT_OPTIONS merged over the recommended options."""
+        client = make_client(config["HOSTS"], config.get("CLIENT_OPTIONS"))
+        path = config.get("PATH") or f"/durabledict/{name}"
+        try:
+            instance = cls(path, client, **cls.common_kwargs(name, config))
+        except BaseException:
+            client.stop()
+            client.close()
+            raise
+        instance._owns_client = True
+        return instance
+
+    @classmethod
+    def check_config(cls, name: str, config: Mapping[str, Any]) -> list[str]:
+        return config_problems(name, config)
+
+    def close(self) -> None:
+        """Stop listening to the client, and stop the client if this dict built it."""
+        self._ready = False
+        self._link.close(stop_client=self._owns_client)
+
+    # -- Bulk hooks of durabledict_dump / durabledict_load ---------------------------
+
+    def _raw_snapshot(self) -> dict[str, bytes]:
+        """Every key with its znode data, as of one moment (see
+        ``_consistent_items``); ``ZookeeperUnavailable`` if the dict kept changing."""
+        return dict(self._consistent_items(strict=True)[2])
+
+    def _apply(self, updates: Mapping[Any, Any], removals: Iterable[Any]) -> None:
+        """Every update and removal in one multi-op transaction: one zxid, so other
+        clients see the old or the new whole dict."""
+        encoded = {key: self._encode(value) for key, value in updates.items()}
+        self._apply_encoded(encoded, removals)
+
+    def _apply_encoded(
+        self, encoded: Mapping[Any, Any], removals: Iterable[Any]
+    ) -> None:
+        """As ``_apply``, with values already encoded (stored as given)."""
+        data = {key: to_bytes(value, self._path(key)) for key, value in encoded.items()}
+        removals = [validate_name(key) for key in removals if key not in data]
+        self._write(bulk.apply, self.keyspace, data, removals, self.acl)
+        with self._lock:  # shown here at once, as a single write is
+            stored = {**self._stored, **self._decode_items(data.items())}
+            for key in removals:
+                stored.pop(key, None)
+            self._publish(stored, self.last_synced)
+
+    def _check_apply(
+        self, encoded: Mapping[Any, Any], removals: Iterable[Any]
+    ) -> list[str]:
+        """Keys, values and a transaction size ZooKeeper would refuse."""
+        return bulk.problems(self.keyspace, encoded, list(removals))
+
+    def _consistent_items(self, strict: bool) -> tuple[int, int, list]:
+        """``(generation, zxid, [(key, data)])``, read while no watch fired.
+
+        ZooKeeper delivers the watch event of a change before any reply that shows
+        the change. A write landing during a read therefore fires a watch this read
+        armed (the root's children watch, set first, or the data watch of a key
+        read before the write) before the read's last reply, unless it only
+        touched keys read after it, in which case the read shows the store just
+        after it. So once kazoo has run the callbacks received so far
+        (``flush_events``), an unchanged generation means the items are the store
+        as of one moment: a multi-op is seen whole or not at all."""
+        for _attempt in range(CONSISTENT_READ_ATTEMPTS):
+            generation = self._generation
+            zxid, items, unreadable = self._retry(
+                ops.read_all, self.keyspace, self._changed
+            )
+            self._link.flush_events()
+            if self._generation == generation:
+                break
+        else:
+            if strict:
+                raise ZookeeperUnavailable(
+                    f"{self}: the dict kept changing while it was read"
+                )
+        for name in unreadable:
+            logger.error("%s: no permission to read key %r; left out", self, name)
+        return generation, zxid, items
