@@ -14,6 +14,8 @@ from contextvars import ContextVar
 from typing import Any
 
 from django.db import connections, models, transaction
+from django.db.models import F
+from django.utils import timezone
 
 from django_durabledict import versioning
 
@@ -146,6 +148,20 @@ class DurableSettingManager(models.Manager.from_queryset(DurableSettingQuerySet)
         return self.get(namespace=namespace, key=key)
 
 
+# The conflict clause of the bump's upsert, per database vendor.
+_ON_CONFLICT = {
+    "mysql": " ON DUPLICATE KEY UPDATE {version} = {version} + 1, {updated} = %s",
+    "postgresql": (
+        " ON CONFLICT (name) DO UPDATE SET {version} = {table}.{version} + 1, "
+        "{updated} = %s"
+    ),
+    "sqlite": (
+        " ON CONFLICT (name) DO UPDATE SET {version} = {table}.{version} + 1, "
+        "{updated} = %s"
+    ),
+}
+
+
 class DurableNamespaceQuerySet(models.QuerySet):
     """Reads and bumps namespace versions."""
 
@@ -154,29 +170,53 @@ class DurableNamespaceQuerySet(models.QuerySet):
         return self.filter(name=name).values_list("version", flat=True).first()
 
     def bump(self, names: Iterable[str]) -> None:
-        """Give each namespace a fresh random version, creating missing rows: one
-        upsert statement. Call inside the writer's transaction.
+        """Add one to the version of each namespace, creating a missing row at a
+        random version: one upsert statement. Call inside the writer's transaction.
 
-        An upsert rather than ``UPDATE ... SET version = version + 1`` followed by
-        an INSERT for a new namespace: on MariaDB/MySQL that UPDATE takes a gap
-        lock when the row is missing, and two first writers then deadlock on their
-        INSERTs. Versions are only compared for equality, so any new random value
-        is as good a bump as plus one."""
+        One upsert rather than ``UPDATE ... SET version = version + 1`` and, for a
+        new namespace, an INSERT: on MariaDB/MySQL that UPDATE takes a gap lock
+        when the row is missing, and two first writers then deadlock on their
+        INSERTs."""
         names = sorted(set(names))  # a fixed lock order across writers
         if not names:
             return
-        features = connections[self.db].features
-        self.bulk_create(
-            [self.model(name=name) for name in names],  # a new random version each
-            update_conflicts=True,
-            update_fields=["version", "updated"],
-            # MySQL and MariaDB upsert on any unique key and refuse a target.
-            unique_fields=(
-                ["name"] if features.supports_update_conflicts_with_target else None
-            ),
+        connection = connections[self.db]
+        if connection.vendor not in _ON_CONFLICT:
+            self._bump_portably(names)
+            return
+        meta = self.model._meta
+        updated = meta.get_field("updated").get_db_prep_value(
+            timezone.now(), connection
         )
+        rows = [
+            (name, meta.get_field("version").get_default(), updated) for name in names
+        ]
+        quote = connection.ops.quote_name
+        table = quote(meta.db_table)
+        sql = (
+            f"INSERT INTO {table} ({quote('name')}, {quote('version')}, "
+            f"{quote('updated')}) VALUES "
+            + ", ".join(["(%s, %s, %s)"] * len(rows))
+            + _ON_CONFLICT[connection.vendor].format(
+                table=table, version=quote("version"), updated=quote("updated")
+            )
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*(v for row in rows for v in row), updated])
 
     bump.alters_data = True
+
+    def _bump_portably(self, names: list[str]) -> None:
+        # Databases without an upsert we know: update, create what is missing
+        # (a concurrent creator's row wins), update what was just created.
+        existing = set(self.filter(name__in=names).values_list("name", flat=True))
+        if existing:
+            self.filter(name__in=existing).update(version=F("version") + 1)
+        missing = [name for name in names if name not in existing]
+        if missing:
+            self.bulk_create(
+                [self.model(name=name) for name in missing], ignore_conflicts=True
+            )
 
 
 class DurableNamespaceManager(models.Manager.from_queryset(DurableNamespaceQuerySet)):

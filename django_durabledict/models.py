@@ -1,7 +1,7 @@
 """DurableSetting: the rows behind ``ModelDict``, one namespace per dict.
 
-Every change to a namespace also gives that namespace's ``DurableNamespace.version``
-a fresh random value *inside the writer's transaction*. That row is the
+Every change to a namespace also bumps that namespace's ``DurableNamespace.version``
+*inside the writer's transaction*. That row is the
 authoritative version: the cache key readers poll is only a hint published after
 commit, and a reader that missed the hint (a writer killed before its on-commit
 hook, a cache restart) compares this column every few seconds (the backstop, see
@@ -46,9 +46,9 @@ def new_version() -> int:
 class DurableNamespace(models.Model):
     """The authoritative version of one namespace (one dict).
 
-    Created on the first write to the namespace, and set to a fresh random 62-bit
-    value in the transaction of every later write. Only ever compared for
-    equality."""
+    Created on the first write to the namespace at a random 62-bit version, and
+    bumped by one in the transaction of every later write (once per transaction).
+    Only ever compared for equality."""
 
     name = models.CharField(_("name"), max_length=NAMESPACE_MAX_LENGTH, unique=True)
     version = models.BigIntegerField(_("version"), default=new_version)
