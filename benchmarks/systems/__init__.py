@@ -3,13 +3,13 @@ and a small System subclass (see systems/base.py and systems/ours.py)."""
 
 from __future__ import annotations
 
-from benchmarks.systems import original, ours, peers, plain
+from benchmarks.systems import original, ours, ours_model, peers, plain
 from benchmarks.systems.base import System
 
 SYSTEMS: list[type[System]] = [
     plain.PlainDict,
     plain.DjangoSignals,
-    *ours.MODEL_SYSTEMS,
+    *ours_model.MODEL_SYSTEMS,
     ours.OursRedis,
     ours.OursZookeeper,
     ours.OursMemory,
