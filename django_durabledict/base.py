@@ -70,6 +70,10 @@ class DurableDict(MutableMapping):
         defaults: Mapping[Any, Any] | None = None,
         name: str | None = None,
     ) -> None:
+        self._lock = threading.RLock()  # held while a snapshot is built and swapped
+        self._health_lock = threading.Lock()  # one log line per outage and recovery
+        self._give_own_class()
+        self._data: dict[Any, Any] = {}
         self.autosync = autosync
         self.encoding = encoding
         self.old_encoding = old_encoding
@@ -79,10 +83,21 @@ class DurableDict(MutableMapping):
         #: Wall-clock time the store became unreachable, or ``None`` when healthy.
         self.stale_since: float | None = None
         self._retry_at = 0.0
-        self._lock = threading.RLock()  # held while a snapshot is built and swapped
-        self._health_lock = threading.Lock()  # one log line per outage and recovery
         self._publish({}, None)
         self.sync()
+
+    def _give_own_class(self) -> None:
+        # A class of this instance's own (same name and module), so that reads can
+        # be the snapshot's own C methods (see _bind_reads): d[k] then runs no
+        # Python code at all. isinstance() is unaffected; type(d) is a subclass.
+        cls = type(self)
+        if "_own_class" not in cls.__dict__:
+            namespace = {
+                "_own_class": True,
+                "__module__": cls.__module__,
+                "__qualname__": cls.__qualname__,
+            }
+            self.__class__ = type(cls.__name__, (cls,), namespace)
 
     # -- The backend contract ---------------------------------------------------
 
@@ -265,11 +280,48 @@ class DurableDict(MutableMapping):
         finally:
             self._lock.release()
 
+    @property
+    def autosync(self) -> bool:
+        return self._autosync
+
+    @autosync.setter
+    def autosync(self, value: bool) -> None:
+        self._autosync = value
+        self._bind_reads()
+
+    _READS = ("__getitem__", "get", "__contains__")
+
+    def _reads_need_code(self) -> bool:
+        """Whether a read must run Python code (a sync check) first."""
+        return self._autosync
+
+    def _bind_reads(self) -> None:
+        # The hot path. With nothing to check before a read (autosync off, no
+        # transaction view), this instance's class serves __getitem__, get and
+        # __contains__ with the bound C methods of the current snapshot. Each
+        # rebinding is one assignment, so a reader uses the old snapshot or the new
+        # one, never a mix; the lock keeps a rebinding from undoing a concurrent
+        # switch back to the Python methods below.
+        with self._lock:
+            cls = type(self)
+            if self._reads_need_code():
+                for name in self._READS:
+                    if name in cls.__dict__:
+                        delattr(cls, name)
+                return
+            data = self._data
+            cls.__getitem__, cls.get, cls.__contains__ = (
+                data.__getitem__,
+                data.get,
+                data.__contains__,
+            )
+
     def _publish(self, stored: dict[Any, Any], token: Any) -> None:
         # Readers only ever look at self._data, which is replaced, never mutated.
         self._stored = stored
         self._data = {**self.defaults, **stored} if self.defaults else stored
         self.last_synced = token
+        self._bind_reads()
 
     def _patch(self, key: Any, value: Any = _MISSING) -> None:
         """Show this instance's own write at once, keeping the token it was loaded
@@ -307,24 +359,24 @@ class DurableDict(MutableMapping):
 
     def _current(self) -> dict[Any, Any]:
         """The snapshot a read should use, after an autosync check if enabled."""
-        if self.autosync:
+        if self._autosync:
             self._sync(wait=False)
         return self._data
 
     # -- Reads: the hot path, kept to one attribute check and one dict lookup ----
 
     def __getitem__(self, key: Any) -> Any:
-        if self.autosync:
+        if self._autosync:
             self._sync(wait=False)
         return self._data[key]
 
     def get(self, key: Any, default: Any = None) -> Any:
-        if self.autosync:
+        if self._autosync:
             self._sync(wait=False)
         return self._data.get(key, default)
 
     def __contains__(self, key: object) -> bool:
-        if self.autosync:
+        if self._autosync:
             self._sync(wait=False)
         return key in self._data
 

@@ -146,6 +146,13 @@ def sentinel_reader(port, keyspace, name, final, results) -> None:
         if not seen or seen[-1][1] != newest:
             seen.append((time.monotonic(), newest))
         time.sleep(0.01)
-    durable.sync()  # the one sync after the final write was acknowledged
+    # The first sync that reaches Redis after the final write was acknowledged.
+    # A sync within retry_interval of a failed one does not try the server (the
+    # documented retry schedule), so sync until one has reached it.
+    deadline = time.monotonic() + 10
+    durable.sync()
+    while durable.stale_since is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        durable.sync()
     report = {"seen": seen, "syncs": syncs, "snapshot": durable.copy()}
     results.put((name, report))

@@ -81,9 +81,19 @@ class _MemcachedOps(_GenericOps):
     """Django's memcached caches: ``incr key 0`` reads the number on the server."""
 
     def read(self, cache: Any, key: str) -> int | None:
+        # Django disconnects its memcached client at every request_finished
+        # (close_caches), so reading through it opens a TCP connection per
+        # request. A client of the token's own, per cache object (Django's are
+        # per thread), keeps its connection.
+        client = cache.__dict__.get("_durabledict_token_client")
+        if client is None:
+            client = cache._class(cache.client_servers, **cache._options)
+            cache.__dict__["_durabledict_token_client"] = client
         try:
-            value = cache.incr(key, 0)
-        except ValueError:  # Django's "Key not found"
+            value = client.incr(cache.make_and_validate_key(key), 0)
+            if value is None:  # pymemcache's "not found"
+                return None
+        except ValueError:
             return None
         except Exception as exc:
             if _is_non_numeric(exc):

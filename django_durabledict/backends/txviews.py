@@ -90,6 +90,10 @@ class TransactionViewsMixin(DurableDict):
     def _init_views(self) -> None:
         self._views: dict[int, _View] = {}
 
+    def _reads_need_code(self) -> bool:
+        # While any thread has a view, every read must look for its own view.
+        return super()._reads_need_code() or bool(self._views)
+
     # -- Finding the current view ----------------------------------------------
 
     def _connection(self) -> Any:
@@ -102,6 +106,7 @@ class TransactionViewsMixin(DurableDict):
             return None
         if not view.connection.in_atomic_block:
             self._views.pop(ident, None)  # its transaction ended
+            self._bind_reads()
             if self.last_synced is None:
                 # Built inside that transaction: the shared snapshot was never
                 # loaded, and the view's rows may not be what was committed.
@@ -115,32 +120,33 @@ class TransactionViewsMixin(DurableDict):
         for ident, view in list(self._views.items()):
             if not view.connection.in_atomic_block:
                 self._views.pop(ident, None)
+        self._bind_reads()
 
     # -- Reads: as in DurableDict, plus one check of an (almost always empty) dict
 
     def __getitem__(self, key: Any) -> Any:
-        if self.autosync:
+        if self._autosync:
             self._sync(wait=False)
         if self._views and (view := self._current_view()) is not None:
             return view.data[key]
         return self._data[key]
 
     def get(self, key: Any, default: Any = None) -> Any:
-        if self.autosync:
+        if self._autosync:
             self._sync(wait=False)
         if self._views and (view := self._current_view()) is not None:
             return view.data.get(key, default)
         return self._data.get(key, default)
 
     def __contains__(self, key: object) -> bool:
-        if self.autosync:
+        if self._autosync:
             self._sync(wait=False)
         if self._views and (view := self._current_view()) is not None:
             return key in view.data
         return key in self._data
 
     def _current(self) -> dict[Any, Any]:
-        if self.autosync:
+        if self._autosync:
             self._sync(wait=False)
         return self._visible()[0]
 
@@ -179,6 +185,7 @@ class TransactionViewsMixin(DurableDict):
     def _new_view(self, connection: Any) -> _View:
         view = _View(connection, dict(self._stored), self.last_synced, self.defaults)
         self._views[threading.get_ident()] = view
+        self._bind_reads()
         return view
 
     def _patch(self, key: Any, value: Any = _MISSING) -> None:
