@@ -1,0 +1,258 @@
+"""RedisDict: a DurableDict kept in one Redis hash, in the original's layout.
+
+The values live in a hash at ``keyspace`` (field = key, value = encoded value) and
+the version token in a counter at ``keyspace + "last_updated"``, as in Disqus's
+durabledict, so its stores can be read and shared in place. Every change runs one
+Lua script that changes the data and the counter together, so no reader can see
+one without the other.
+
+redis-py is imported when a dict is built, not when this module is imported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+from django_durabledict.backends.redis_client import (
+    check_cache_alias,
+    django_redis_client,
+    import_redis,
+    recommended_client_options,
+)
+from django_durabledict.backends.redis_scripts import ChangeScripts, fresh_seed
+from django_durabledict.base import DurableDict
+from django_durabledict.encoding import DefaultEncoding
+
+__all__ = ["RedisDict", "recommended_client_options"]
+
+
+def _text(value: Any) -> Any:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _maybe_text(value: Any) -> Any:
+    try:
+        return _text(value)
+    except UnicodeDecodeError:
+        return value  # a binary encoding's bytes
+
+
+def _counter_key(keyspace: str, counter_key: str | None) -> str:
+    if not keyspace or not isinstance(keyspace, str):
+        raise ValueError(f"RedisDict keyspace must be a non-empty str: {keyspace!r}")
+    counter_key = counter_key or keyspace + "last_updated"
+    if counter_key == keyspace:
+        raise ValueError("RedisDict counter_key must differ from the keyspace")
+    return counter_key
+
+
+class RedisDict(DurableDict):
+    """A DurableDict stored in the Redis hash ``keyspace``.
+
+    ``connection`` is a synchronous redis-py client (``Redis``, a Sentinel
+    ``master_for`` client or ``RedisCluster``), made with ``decode_responses`` on
+    or off: keys come back as ``str`` either way, and keys must be ``str``. The
+    counter is ``keyspace + "last_updated"`` unless ``counter_key`` is given.
+
+    Costs: a sync when nothing changed is one ``GET``; a sync after a change one
+    more round trip (``MULTI GET HGETALL EXEC``); a change one ``EVALSHA``.
+
+    Consistency: changes are atomic with their counter bump, but Redis
+    replication is asynchronous, so a failover can lose acknowledged writes. A
+    counter that vanishes is re-created at a random 62-bit value and each change
+    adds a random step, so a reader holding a token from before a loss reloads on
+    its next sync. A write that times out has an unknown outcome: the server may
+    still apply it.
+    """
+
+    config_keys = frozenset({"CONNECTION", "LOCATION", "KEYSPACE"})
+
+    def __init__(
+        self,
+        keyspace: str,
+        connection: Any,
+        autosync: bool = True,
+        encoding: Any = DefaultEncoding,
+        old_encoding: Any = None,
+        *,
+        counter_key: str | None = None,
+        defaults: Mapping[Any, Any] | None = None,
+        name: str | None = None,
+    ) -> None:
+        redis = import_redis()
+        self.keyspace = keyspace
+        self.counter_key = _counter_key(keyspace, counter_key)
+        self.connection = connection
+        # An instance attribute, since the class cannot import redis to name them.
+        self.unavailable_errors = (
+            *DurableDict.unavailable_errors,
+            redis.ConnectionError,  # also BusyLoadingError, MasterNotFoundError
+            redis.TimeoutError,
+            redis.exceptions.ClusterDownError,
+            redis.exceptions.TryAgainError,
+        )
+        self._readonly_errors = (
+            redis.exceptions.ReadOnlyError,
+            redis.exceptions.NoPermissionError,
+            redis.exceptions.ExecAbortError,
+        )
+        self._owns_connection = False
+        self._may_seed = True
+        if isinstance(connection, redis.cluster.RedisCluster):
+            self._check_one_slot()
+        self._scripts = ChangeScripts(connection, keyspace, self.counter_key)
+        super().__init__(
+            autosync, encoding, old_encoding, defaults=defaults, name=name or keyspace
+        )
+
+    def _check_one_slot(self) -> None:
+        """A script and a MULTI may only touch keys of one cluster slot."""
+        slots = [
+            self.connection.keyslot(key) for key in (self.keyspace, self.counter_key)
+        ]
+        if slots[0] != slots[1]:
+            raise ValueError(
+                f"RedisDict {self.keyspace!r}: the hash and its counter "
+                f"{self.counter_key!r} fall in different Redis Cluster slots "
+                f"({slots[0]} and {slots[1]}). Put a hash tag in the keyspace, "
+                f"such as {'{' + self.keyspace + '}'!r}, so both use one slot."
+            )
+
+    # -- The backend contract ---------------------------------------------------
+
+    def persist(self, key: Any, value: Any) -> None:
+        self._scripts.set(self._field(key), self._encode(value))
+
+    def depersist(self, key: Any) -> None:
+        """Delete *key*; a key that is not stored changes nothing."""
+        self._scripts.pop(self._field(key))
+
+    def durables(self) -> dict[Any, Any]:
+        return self._read(seed=False)[1]
+
+    def last_updated(self) -> str | None:
+        """The counter's value as ``str``: one ``GET``; ``None`` when missing."""
+        return _text(self.connection.get(self.counter_key))
+
+    def _load(self, token: Any) -> tuple[Any, dict[Any, Any]]:
+        # token is None when the counter was missing a moment ago: create it in
+        # the same transaction, so the next syncs cost one GET instead of a reload
+        # each. SET NX never moves a counter a writer re-created in between.
+        if token is None and self._may_seed:
+            try:
+                return self._read(seed=True)
+            except self._readonly_errors:
+                self._may_seed = False  # a read-only user or replica: just read
+        return self._read(seed=False)
+
+    def _read(self, seed: bool) -> tuple[Any, dict[Any, Any]]:
+        """The counter and the hash, read in one MULTI/EXEC: an exact pair."""
+        with self.connection.pipeline(transaction=True) as pipe:
+            if seed:
+                pipe.set(self.counter_key, fresh_seed(), nx=True)
+            pipe.get(self.counter_key)
+            pipe.hgetall(self.keyspace)
+            *_, token, items = pipe.execute()
+        return _text(token), self._decode_items(
+            (_text(field), stored) for field, stored in items.items()
+        )
+
+    def _pop(self, key: Any, default: Any) -> Any:
+        stored = self._scripts.pop(self._field(key))
+        return default if stored is None else self._decode(stored)
+
+    def _setdefault(self, key: Any, default: Any) -> Any:
+        stored = self._scripts.setdefault(self._field(key), self._encode(default))
+        return self._decode(stored)
+
+    # -- Bulk changes: one script, one token change --------------------------------
+
+    def _raw_snapshot(self) -> dict[Any, Any]:
+        """Every key with its value as stored (``str`` when it is UTF-8 text)."""
+        items = self.connection.hgetall(self.keyspace)
+        return {_text(field): _maybe_text(stored) for field, stored in items.items()}
+
+    def _apply(self, updates: Mapping[Any, Any], removals: Iterable[Any]) -> None:
+        """Every update and removal in one script: other processes see the dict
+        before or after, never a mix. Nothing is written if a value cannot be
+        encoded."""
+        encoded = {self._field(key): self._encode(v) for key, v in updates.items()}
+        removals = [self._field(key) for key in removals if key not in encoded]
+        self._scripts.apply(encoded, removals)
+        for key, value in encoded.items():
+            self._patch(key, self._decode(value))
+        for key in removals:
+            self._patch(key)
+
+    def clear(self) -> None:
+        """Delete the whole hash (keys this process has not seen too), as one
+        change; an empty store is left alone."""
+        self._scripts.clear()
+        for key in list(self._stored):
+            self._patch(key)
+
+    def _field(self, key: Any) -> str:
+        # Redis would store 1 and "1" as the same field, which reads back as "1".
+        if not isinstance(key, str):
+            raise TypeError(
+                f"{self.name}: RedisDict keys must be str, not {type(key).__name__}"
+            )
+        return key
+
+    # -- Building from a DURABLEDICTS entry -------------------------------------
+
+    @classmethod
+    def from_config(cls, name: str, config: Mapping[str, Any]) -> RedisDict:
+        """CONNECTION names a django-redis cache whose client is shared; LOCATION
+        is a Redis URL for a client of this dict's own, made with
+        :func:`recommended_client_options` (query parameters in the URL win)."""
+        problems = cls.check_config(name, config)
+        if problems:
+            raise ImproperlyConfigured(f"DURABLEDICTS[{name!r}]: {' '.join(problems)}")
+        keyspace = config.get("KEYSPACE") or f"durabledict:{name}"
+        kwargs = cls.common_kwargs(name, config)
+        if config.get("CONNECTION"):
+            return cls(keyspace, django_redis_client(config["CONNECTION"]), **kwargs)
+        redis = import_redis()
+        client = redis.Redis.from_url(
+            config["LOCATION"], **recommended_client_options()
+        )
+        try:
+            durable = cls(keyspace, client, **kwargs)
+        except BaseException:
+            client.close()
+            raise
+        durable._owns_connection = True
+        return durable
+
+    @classmethod
+    def check_config(cls, name: str, config: Mapping[str, Any]) -> list[str]:
+        connection, location = config.get("CONNECTION"), config.get("LOCATION")
+        problems = []
+        if bool(connection) == bool(location):
+            problems.append(
+                "Give exactly one of CONNECTION (a django-redis cache alias) "
+                "and LOCATION (a Redis URL)."
+            )
+        if connection:
+            problems += check_cache_alias(connection)
+        if location and not (
+            isinstance(location, str)
+            and location.startswith(("redis://", "rediss://", "unix://"))
+        ):
+            problems.append(
+                "LOCATION must be a redis://, rediss:// or unix:// URL, "
+                f"not {location!r}."
+            )
+        keyspace = config.get("KEYSPACE")
+        if keyspace is not None and not (keyspace and isinstance(keyspace, str)):
+            problems.append(f"KEYSPACE must be a non-empty string, not {keyspace!r}.")
+        return problems
+
+    def close(self) -> None:
+        """Disconnect the client if this dict made it (from LOCATION)."""
+        if self._owns_connection:
+            self.connection.close()
