@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django_durabledict.base import DurableDict
@@ -84,3 +85,36 @@ class MemoryDict(DurableDict):
                 self.store.changed()
             stored = self.store.values[key]
         return self._decode(stored)
+
+    # -- Bulk hooks (durabledict_dump / durabledict_load) ---------------------------
+
+    def _raw_snapshot(self) -> dict[Any, Any]:
+        with self.store.lock:
+            return dict(self.store.values)
+
+    def _apply(self, updates: Mapping[Any, Any], removals: Iterable[Any]) -> None:
+        """Every update and removal under the store's lock, with one version change:
+        a reader loads the old or the new whole dict."""
+        encoded = {key: self._encode(value) for key, value in updates.items()}
+        self._apply_encoded(encoded, removals)
+
+    def _apply_encoded(
+        self, encoded: Mapping[Any, Any], removals: Iterable[Any]
+    ) -> None:
+        """As ``_apply``, with values already encoded (stored as given)."""
+        removals = [key for key in removals if key not in encoded]
+        with self.store.lock:
+            values = self.store.values
+            removals = [key for key in removals if key in values]
+            if not encoded and not removals:
+                return  # nothing changes: no version change either
+            values.update(encoded)
+            for key in removals:
+                del values[key]
+            self.store.changed()
+        # Shown here at once, as a single write is (see DurableDict._patch).
+        with self._lock:
+            stored = {**self._stored, **self._decode_items(encoded.items())}
+            for key in removals:
+                stored.pop(key, None)
+            self._publish(stored, self.last_synced)

@@ -195,15 +195,7 @@ class ModelDict(RowsMixin, TransactionViewsMixin):
     def _apply(self, updates: Mapping[Any, Any], removals: Iterable[Any]) -> None:
         """Every update and removal in one transaction with one token change."""
         encoded = {key: self._encode(value) for key, value in updates.items()}
-        removals = [key for key in removals if key not in encoded]
-        with transaction.atomic(using=self.using):
-            self._will_write()
-            self._bulk_write(encoded, removals)
-            self._wrote()
-        for key, value in encoded.items():
-            self._patch(key, self._decode(value))
-        for key in removals:
-            self._patch(key)
+        self._apply_encoded(encoded, removals)
 
     def clear(self) -> None:
         """Delete every stored key in one transaction with one token change."""
@@ -264,6 +256,55 @@ class ModelDict(RowsMixin, TransactionViewsMixin):
         from django_durabledict.backends.modelconfig import setting_binding
 
         return setting_binding(name, config, using)
+
+    # -- Bulk hooks of durabledict_load (see management/loadplan.py) -----------------
+
+    def _apply_encoded(
+        self, encoded: Mapping[Any, Any], removals: Iterable[Any]
+    ) -> None:
+        """As ``_apply``, with values already encoded: written exactly as given."""
+        encoded = dict(encoded)
+        removals = [key for key in removals if key not in encoded]
+        with transaction.atomic(using=self.using):
+            self._will_write()
+            self._bulk_write(encoded, removals)
+            self._wrote()
+        self._patch_many(self._shown_values(encoded), removals)
+
+    def _patch_many(self, values: dict[Any, Any], removals: list[Any]) -> None:
+        """``_patch`` for many keys; ``_MISSING`` values are removed too."""
+        if self._connection().in_atomic_block:
+            # Inside the caller's transaction: the view shows them, and each
+            # reaches the shared snapshot when the transaction commits.
+            for key, value in values.items():
+                self._patch(key, value)
+            for key in removals:
+                self._patch(key)
+            return
+        with self._lock:  # one copy of the snapshot, not one per key
+            stored = {**self._stored, **values}
+            gone = [k for k, v in values.items() if v is _MISSING]
+            for key in [*removals, *gone]:
+                stored.pop(key, None)
+            self._publish(stored, self.last_synced)
+
+    def _shown_values(self, encoded: dict[Any, Any]) -> dict[Any, Any]:
+        """What this instance shows for *encoded* at once: the rows themselves with
+        ``return_instances``, else the decoded values (a value that cannot be
+        decoded is left out, as a reload would leave it out)."""
+        if self.return_instances:
+            rows = self._rows().filter(**{f"{self.key_col}__in": list(encoded)})
+            return {getattr(row, self.key_col): row for row in rows}
+        values = self._decode_items(encoded.items())
+        return {key: values.get(key, _MISSING) for key in encoded}
+
+    def _check_apply(
+        self, encoded: Mapping[Any, Any], removals: Iterable[Any]
+    ) -> list[str]:
+        """What the table would refuse in ``_apply_encoded(encoded, removals)``."""
+        from django_durabledict.backends.modelcheck import problems
+
+        return problems(self, encoded, removals)
 
 
 class _Absent(Exception):

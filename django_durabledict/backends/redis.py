@@ -180,12 +180,7 @@ class RedisDict(DurableDict):
         before or after, never a mix. Nothing is written if a value cannot be
         encoded."""
         encoded = {self._field(key): self._encode(v) for key, v in updates.items()}
-        removals = [self._field(key) for key in removals if key not in encoded]
-        self._scripts.apply(encoded, removals)
-        for key, value in encoded.items():
-            self._patch(key, self._decode(value))
-        for key in removals:
-            self._patch(key)
+        self._apply_encoded(encoded, removals)
 
     def clear(self) -> None:
         """Delete the whole hash (keys this process has not seen too), as one
@@ -256,3 +251,18 @@ class RedisDict(DurableDict):
         """Disconnect the client if this dict made it (from LOCATION)."""
         if self._owns_connection:
             self.connection.close()
+
+    # -- Bulk hook of durabledict_load (see management/loadplan.py) -----------------
+
+    def _apply_encoded(
+        self, encoded: Mapping[Any, Any], removals: Iterable[Any]
+    ) -> None:
+        """As ``_apply``, with values already encoded: stored exactly as given."""
+        encoded = {self._field(key): value for key, value in encoded.items()}
+        removals = [self._field(key) for key in removals if key not in encoded]
+        self._scripts.apply(encoded, removals)
+        with self._lock:  # shown here at once, as a single write is
+            stored = {**self._stored, **self._decode_items(encoded.items())}
+            for key in removals:
+                stored.pop(key, None)
+            self._publish(stored, self.last_synced)

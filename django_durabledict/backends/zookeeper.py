@@ -13,25 +13,27 @@ connection), bumps a local *generation*. ``last_updated()`` returns
 ``ZookeeperToken(zxid, generation)`` from memory:
 
 * ``generation`` makes the token change as soon as a watch fires, so the next sync
-  reloads. It is read *before* a load (rule 1 in base.py): a change racing with the
-  load fires a watch after the generation was read, and causes one more reload.
+  reloads. It is read *before* a load (rule 1 in base.py), and read again once
+  kazoo has run the watch callbacks received during the load: if a watch fired,
+  the load reads the store again (up to ``CONSISTENT_READ_ATTEMPTS`` times), so a
+  load shows the store as of one moment, and a multi-op transaction (a
+  ``durabledict_load``) whole or not at all. See ``_consistent_items``.
 * ``zxid`` is the newest ZooKeeper transaction id the last load saw: the largest of
   the root's ``czxid`` and ``pzxid`` (the last child created or deleted, and the
   root's own re-creation) and every child's ``mzxid`` (the last value written).
   zxids are assigned by the ensemble's leader and only grow, so they mean the same
   in every process: two workers that loaded the same state report the same zxid,
-  and the one with the smaller zxid is behind. A load racing with writes may pair
-  old values with a newer zxid for as long as the watch takes to arrive; the
-  reload it causes corrects both.
+  and the one with the smaller zxid is behind.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from django_durabledict.backends import zookeeper_bulk as bulk
 from django_durabledict.backends import zookeeper_ops as ops
 from django_durabledict.backends.znode import to_bytes, validate_name, validate_path
 from django_durabledict.backends.zookeeper_client import (
@@ -51,6 +53,9 @@ if TYPE_CHECKING:  # kazoo is imported only when a dict is built
 __all__ = ["ZookeeperDict", "ZookeeperToken", "ZookeeperUnavailable"]
 
 logger = logging.getLogger("django_durabledict")
+
+#: Reads of the whole dict before a read that keeps meeting writes gives up.
+CONSISTENT_READ_ATTEMPTS = 5
 
 
 class ZookeeperToken(NamedTuple):
@@ -143,7 +148,7 @@ class ZookeeperDict(DurableDict):
             raise KeyError(key) from None
 
     def durables(self) -> dict[str, Any]:
-        return self._read()[1]
+        return self._read()[2]
 
     def last_updated(self) -> ZookeeperToken:
         """From memory, no network I/O. Raises ``ZookeeperUnavailable`` while the
@@ -154,8 +159,9 @@ class ZookeeperDict(DurableDict):
         return ZookeeperToken(self._zxid, self._generation)
 
     def _load(self, token: Any) -> tuple[ZookeeperToken, dict[str, Any]]:
-        generation = self._generation  # before the reads: see the module docstring
-        zxid, values = self._read()
+        # The generation is read before the reads (see the module docstring), and
+        # the reads are repeated while a watch fires during them.
+        generation, zxid, values = self._read()
         self._zxid = zxid
         return ZookeeperToken(zxid, generation), values
 
@@ -188,13 +194,12 @@ class ZookeeperDict(DurableDict):
         self._link.flush_events()
         return result
 
-    def _read(self) -> tuple[int, dict[str, Any]]:
-        zxid, items, unreadable = self._retry(
-            ops.read_all, self.keyspace, self._changed
-        )
-        for name in unreadable:
-            logger.error("%s: no permission to read key %r; left out", self, name)
-        return zxid, self._decode_items(items)
+    def _read(self) -> tuple[int, int, dict[str, Any]]:
+        """``(generation, zxid, values)``: the store as of one moment, unless
+        writes kept landing during every attempt, in which case the generation
+        returned is already stale and the next sync reloads."""
+        generation, zxid, items = self._consistent_items(strict=False)
+        return generation, zxid, self._decode_items(items)
 
     def _changed(self, event: Any = None) -> None:
         """A watch fired, or the connection dropped: the next sync reloads."""
@@ -252,3 +257,63 @@ class ZookeeperDict(DurableDict):
         """Stop listening to the client, and stop the client if this dict built it."""
         self._ready = False
         self._link.close(stop_client=self._owns_client)
+
+    # -- Bulk hooks of durabledict_dump / durabledict_load ---------------------------
+
+    def _raw_snapshot(self) -> dict[str, bytes]:
+        """Every key with its znode data, as of one moment (see
+        ``_consistent_items``); ``ZookeeperUnavailable`` if the dict kept changing."""
+        return dict(self._consistent_items(strict=True)[2])
+
+    def _apply(self, updates: Mapping[Any, Any], removals: Iterable[Any]) -> None:
+        """Every update and removal in one multi-op transaction: one zxid, so other
+        clients see the old or the new whole dict."""
+        encoded = {key: self._encode(value) for key, value in updates.items()}
+        self._apply_encoded(encoded, removals)
+
+    def _apply_encoded(
+        self, encoded: Mapping[Any, Any], removals: Iterable[Any]
+    ) -> None:
+        """As ``_apply``, with values already encoded (stored as given)."""
+        data = {key: to_bytes(value, self._path(key)) for key, value in encoded.items()}
+        removals = [validate_name(key) for key in removals if key not in data]
+        self._write(bulk.apply, self.keyspace, data, removals, self.acl)
+        with self._lock:  # shown here at once, as a single write is
+            stored = {**self._stored, **self._decode_items(data.items())}
+            for key in removals:
+                stored.pop(key, None)
+            self._publish(stored, self.last_synced)
+
+    def _check_apply(
+        self, encoded: Mapping[Any, Any], removals: Iterable[Any]
+    ) -> list[str]:
+        """Keys, values and a transaction size ZooKeeper would refuse."""
+        return bulk.problems(self.keyspace, encoded, list(removals))
+
+    def _consistent_items(self, strict: bool) -> tuple[int, int, list]:
+        """``(generation, zxid, [(key, data)])``, read while no watch fired.
+
+        ZooKeeper delivers the watch event of a change before any reply that shows
+        the change. A write landing during a read therefore fires a watch this read
+        armed (the root's children watch, set first, or the data watch of a key
+        read before the write) before the read's last reply, unless it only
+        touched keys read after it, in which case the read shows the store just
+        after it. So once kazoo has run the callbacks received so far
+        (``flush_events``), an unchanged generation means the items are the store
+        as of one moment: a multi-op is seen whole or not at all."""
+        for _attempt in range(CONSISTENT_READ_ATTEMPTS):
+            generation = self._generation
+            zxid, items, unreadable = self._retry(
+                ops.read_all, self.keyspace, self._changed
+            )
+            self._link.flush_events()
+            if self._generation == generation:
+                break
+        else:
+            if strict:
+                raise ZookeeperUnavailable(
+                    f"{self}: the dict kept changing while it was read"
+                )
+        for name in unreadable:
+            logger.error("%s: no permission to read key %r; left out", self, name)
+        return generation, zxid, items
