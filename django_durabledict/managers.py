@@ -13,9 +13,9 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from django.db import models, transaction
+from django.db import connections, models, transaction
 from django.db.models import F
-from django.db.models.functions import Now
+from django.utils import timezone
 
 from django_durabledict import versioning
 
@@ -96,6 +96,39 @@ class DurableSettingQuerySet(models.QuerySet):
 
     bulk_update.alters_data = True
 
+    def set_many(self, namespace: str, values: Mapping[str, str]) -> None:
+        """Insert or overwrite encoded *values* in *namespace*: one transaction,
+        one version bump."""
+        if not values:
+            return
+        objs = [
+            self.model(namespace=namespace, key=key, value=value)
+            for key, value in values.items()
+        ]
+        features = connections[self.db].features
+        self.bulk_create(
+            objs,
+            update_conflicts=True,
+            update_fields=["value", "updated"],
+            # MySQL and MariaDB upsert on any unique key and refuse a target.
+            unique_fields=(
+                ["namespace", "key"]
+                if features.supports_update_conflicts_with_target
+                else None
+            ),
+        )
+
+    set_many.alters_data = True
+
+    def delete_many(self, namespace: str, keys: Iterable[str]) -> int:
+        """Delete *keys* of *namespace*; returns how many rows went."""
+        keys = list(keys)
+        if not keys:
+            return 0
+        return self.namespace(namespace).filter(key__in=keys).delete()[0]
+
+    delete_many.alters_data = True
+
     def _record(self, extra: set[str]) -> set[str]:
         names = set(self.namespaces()) | extra
         versioning.record_change(names, self.db)
@@ -114,39 +147,19 @@ class DurableSettingManager(models.Manager.from_queryset(DurableSettingQuerySet)
     def get_by_natural_key(self, namespace: str, key: str) -> Any:
         return self.get(namespace=namespace, key=key)
 
-    def set_many(self, namespace: str, values: Mapping[str, str]) -> None:
-        """Insert or overwrite encoded *values* in *namespace*: one transaction,
-        one version bump."""
-        if not values:
-            return
-        objs = [
-            self.model(namespace=namespace, key=key, value=value)
-            for key, value in values.items()
-        ]
-        features = self._db_features()
-        self.bulk_create(
-            objs,
-            update_conflicts=True,
-            update_fields=["value", "updated"],
-            # MySQL and MariaDB upsert on any unique key and refuse a target.
-            unique_fields=(
-                ["namespace", "key"]
-                if features.supports_update_conflicts_with_target
-                else None
-            ),
-        )
 
-    def delete_many(self, namespace: str, keys: Iterable[str]) -> int:
-        """Delete *keys* of *namespace*; returns how many rows went."""
-        keys = list(keys)
-        if not keys:
-            return 0
-        return self.namespace(namespace).filter(key__in=keys).delete()[0]
-
-    def _db_features(self) -> Any:
-        from django.db import connections
-
-        return connections[self.db].features
+# The conflict clause of the bump's upsert, per database vendor.
+_ON_CONFLICT = {
+    "mysql": " ON DUPLICATE KEY UPDATE {version} = {version} + 1, {updated} = %s",
+    "postgresql": (
+        " ON CONFLICT (name) DO UPDATE SET {version} = {table}.{version} + 1, "
+        "{updated} = %s"
+    ),
+    "sqlite": (
+        " ON CONFLICT (name) DO UPDATE SET {version} = {table}.{version} + 1, "
+        "{updated} = %s"
+    ),
+}
 
 
 class DurableNamespaceQuerySet(models.QuerySet):
@@ -157,25 +170,53 @@ class DurableNamespaceQuerySet(models.QuerySet):
         return self.filter(name=name).values_list("version", flat=True).first()
 
     def bump(self, names: Iterable[str]) -> None:
-        """Add one to the version of each namespace, creating missing rows at a
-        random version. Call inside the writer's transaction."""
+        """Add one to the version of each namespace, creating a missing row at a
+        random version: one upsert statement. Call inside the writer's transaction.
+
+        One upsert rather than ``UPDATE ... SET version = version + 1`` and, for a
+        new namespace, an INSERT: on MariaDB/MySQL that UPDATE takes a gap lock
+        when the row is missing, and two first writers then deadlock on their
+        INSERTs."""
         names = sorted(set(names))  # a fixed lock order across writers
         if not names:
             return
-        bumped = self.filter(name__in=names).update(
-            version=F("version") + 1, updated=Now()
-        )
-        if bumped == len(names):
+        connection = connections[self.db]
+        if connection.vendor not in _ON_CONFLICT:
+            self._bump_portably(names)
             return
-        # First write to some namespace. A concurrent first writer may insert the
-        # same row: ignore_conflicts keeps its row, and bumping again below moves
-        # that one on as well (a fresh random version plus one is still fresh).
-        self.bulk_create(
-            [self.model(name=name) for name in names], ignore_conflicts=True
+        meta = self.model._meta
+        updated = meta.get_field("updated").get_db_prep_value(
+            timezone.now(), connection
         )
-        self.filter(name__in=names).update(version=F("version") + 1, updated=Now())
+        rows = [
+            (name, meta.get_field("version").get_default(), updated) for name in names
+        ]
+        quote = connection.ops.quote_name
+        table = quote(meta.db_table)
+        sql = (
+            f"INSERT INTO {table} ({quote('name')}, {quote('version')}, "
+            f"{quote('updated')}) VALUES "
+            + ", ".join(["(%s, %s, %s)"] * len(rows))
+            + _ON_CONFLICT[connection.vendor].format(
+                table=table, version=quote("version"), updated=quote("updated")
+            )
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*(v for row in rows for v in row), updated])
 
     bump.alters_data = True
+
+    def _bump_portably(self, names: list[str]) -> None:
+        # Databases without an upsert we know: update, create what is missing
+        # (a concurrent creator's row wins), update what was just created.
+        existing = set(self.filter(name__in=names).values_list("name", flat=True))
+        if existing:
+            self.filter(name__in=existing).update(version=F("version") + 1)
+        missing = [name for name in names if name not in existing]
+        if missing:
+            self.bulk_create(
+                [self.model(name=name) for name in missing], ignore_conflicts=True
+            )
 
 
 class DurableNamespaceManager(models.Manager.from_queryset(DurableNamespaceQuerySet)):

@@ -1,10 +1,11 @@
 """DurableSetting: the rows behind ``ModelDict``, one namespace per dict.
 
 Every change to a namespace also bumps that namespace's ``DurableNamespace.version``
-*inside the writer's transaction*. That row is the authoritative version: the cache
-key readers poll is only a hint published after commit, and a reader that missed the
-hint (a writer killed before its on-commit hook, a cache restart) compares this
-column every few seconds (the backstop, see ``backends/model.py``).
+*inside the writer's transaction*. That row is the
+authoritative version: the cache key readers poll is only a hint published after
+commit, and a reader that missed the hint (a writer killed before its on-commit
+hook, a cache restart) compares this column every few seconds (the backstop, see
+``backends/model.py``).
 
 Nothing that writes through the ORM bypasses the bump: ``save()`` and ``delete()``
 bump, ``post_save``/``post_delete`` bump (for code paths that skip ``save()``), and
@@ -14,7 +15,6 @@ the manager's queryset bumps once per ``update()``/``delete()``/``bulk_create()`
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from django.db import models, router, transaction
@@ -23,6 +23,7 @@ from django.dispatch import receiver
 from django.utils.translation import gettext_lazy as _
 
 from django_durabledict import versioning
+from django_durabledict.backends.cacheops import fresh_token
 from django_durabledict.managers import DurableNamespaceManager, DurableSettingManager
 
 # MariaDB and MySQL limit an InnoDB index key to 3072 bytes (DYNAMIC rows, the default
@@ -39,14 +40,15 @@ def new_version() -> int:
 
     The top bit of the 62 is always set, so a new counter can never be one that an
     old counter climbed to from a small start."""
-    return secrets.randbits(61) | (1 << 61)
+    return fresh_token()
 
 
 class DurableNamespace(models.Model):
     """The authoritative version of one namespace (one dict).
 
-    Created on the first write to the namespace at a random version and bumped by
-    one in the transaction of every later write."""
+    Created on the first write to the namespace at a random 62-bit version, and
+    bumped by one in the transaction of every later write (once per transaction).
+    Only ever compared for equality."""
 
     name = models.CharField(_("name"), max_length=NAMESPACE_MAX_LENGTH, unique=True)
     version = models.BigIntegerField(_("version"), default=new_version)

@@ -30,7 +30,7 @@ from typing import Any
 
 from django.db import transaction
 
-from django_durabledict.backends.cachetoken import CacheToken, client_errors
+from django_durabledict.backends.cachetoken import CacheToken, bump_later, client_errors
 
 logger = logging.getLogger("django_durabledict")
 
@@ -80,9 +80,11 @@ class ChangeNotice:
             try:
                 token.bump()
             except client_errors() as exc:
+                bump_later(token)
                 logger.warning(
                     "durabledict: could not bump %s after a commit (%s); readers "
-                    "see the change at their next backstop check",
+                    "see the change when the cache answers again or at their next "
+                    "backstop check",
                     token,
                     exc,
                 )

@@ -14,7 +14,7 @@ from django.core.cache import caches
 from django_durabledict.backends.model import ModelDict
 from django_durabledict.models import DurableSetting
 from tests.contract import DictFactory
-from tests.models import Setting
+from tests.models import RenamedSetting, Setting
 
 DATABASES = ["default", "postgresql", "mariadb"]
 CACHES = ["default", "memcached", "redis", "redis_builtin"]
@@ -62,23 +62,34 @@ class ModelDictFactory(DictFactory):
 
     supports_pickle = True
 
-    def __init__(self, database: str, cache: str, user_model: bool = False):
+    def __init__(self, database: str, cache: str, user_model: str | None = None):
         self.database = database
         self.cache = cache
+        #: None (DurableSetting), "setting" (tests.Setting) or "renamed"
+        #: (tests.RenamedSetting, with key_col/value_col).
         self.user_model = user_model
         self.namespace = f"test-{uuid.uuid4().hex[:12]}"
 
     def __call__(self, **kwargs):
         kwargs.setdefault("database", self.database)
-        if self.user_model:
+        if self.user_model == "setting":
             return ModelDict(Setting.objects, self.cache, **kwargs)
+        if self.user_model == "renamed":
+            kwargs.update(key_col="name", value_col="payload")
+            return ModelDict(RenamedSetting.objects, self.cache, **kwargs)
         kwargs.setdefault("namespace", self.namespace)
         return ModelDict(None, self.cache, **kwargs)
 
     def write_raw(self, key, stored):
-        if self.user_model:
+        if self.user_model == "setting":
             Setting.objects.using(self.database).update_or_create(
                 key=key, defaults={"value": stored}
+            )
+            self().touch_last_updated()
+            return
+        if self.user_model == "renamed":
+            RenamedSetting.objects.using(self.database).update_or_create(
+                name=key, defaults={"payload": stored}
             )
             self().touch_last_updated()
             return

@@ -41,7 +41,7 @@ class TestModelDictOnDurableSetting(DictContract):
 @pytest.fixture
 def make_user_dict(combination):
     database, cache = combination
-    return ModelDictFactory(database, cache, user_model=True)
+    return ModelDictFactory(database, cache, user_model="setting")
 
 
 @pytest.mark.parametrize("combination", USER_MODEL_COMBOS, indirect=True)
@@ -49,6 +49,15 @@ class TestModelDictOnAUsersModel(DictContract):
     @pytest.fixture
     def make_dict(self, make_user_dict):
         return make_user_dict
+
+
+@pytest.mark.parametrize(
+    "combination", [combo(db, "default") for db in DATABASES], indirect=True
+)
+class TestModelDictOnRenamedColumns(DictContract):
+    @pytest.fixture
+    def make_dict(self, combination):
+        return ModelDictFactory(*combination, user_model="renamed")
 
 
 # -- Counts ------------------------------------------------------------------------
@@ -122,13 +131,17 @@ class TestCounts:
         assert cache.total == 1, cache.calls  # the incr after commit
 
     def test_missing_token_reloads_and_is_seeded_large(self, make_dict):
-        reader = make_dict(autosync=False)
-        writer = make_dict()
-        caches[make_dict.cache].delete(reader.token.key)
+        writer, reader = make_dict(), make_dict(autosync=False)
+        writer["a"] = 1
+        reader.sync()
+        caches[make_dict.cache].delete(reader.token.key)  # evicted, flushed...
+        # ... and a write whose bump met the missing key (nothing to incr)
         DurableSetting.objects.using(make_dict.database).filter(
             namespace=make_dict.namespace
-        ).delete()  # bump missed: nothing to incr
-        writer_sees = writer  # noqa: F841
-        reader.sync()
-        assert reader.last_synced >= 2**61
+        ).update(value="2")
+        with queries(make_dict.database) as captured, count_cache_calls() as cache:
+            reader.sync()
+        assert reader["a"] == 2 and len(captured) == 1
+        assert cache.total == 2, cache.calls  # the read that missed, the add
+        assert reader.last_synced >= 2**61  # a fresh random token, never 1
         assert reader.token.read() == reader.last_synced

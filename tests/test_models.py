@@ -1,83 +1,112 @@
 """DurableSetting and its manager: every write path bumps the namespace version
 once per call, inside the writer's transaction; migrations are in sync."""
 
+import contextlib
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.db import connection, transaction
+from django.db import IntegrityError, connections, transaction
+from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 
 from django_durabledict.models import DurableNamespace, DurableSetting
 from django_durabledict.versioning import token_key
+from tests.modelsupport import DATABASES, db_marks
 
-# Real commits: inside one transaction each namespace is (rightly) bumped once.
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def version(name):
-    return DurableNamespace.objects.version(name)
+# Real commits (transaction=True): inside one transaction each namespace is
+# (rightly) bumped once, so bump counts need transactions of their own.
+DB_PARAMS = [pytest.param(db, marks=db_marks(db)) for db in DATABASES]
 
 
-def make(namespace="ns", key="k", value="1"):
-    return DurableSetting.objects.create(namespace=namespace, key=key, value=value)
+@pytest.fixture(params=DB_PARAMS)
+def db(request):
+    return request.param
 
 
-def test_first_write_creates_the_namespace_at_a_large_random_version():
-    make()
-    assert version("ns") > 2**61
-    assert version("other") is None
+def settings_of(db):
+    return DurableSetting.objects.db_manager(db)
 
 
-def test_save_and_delete_bump_the_version():
-    setting = make()
-    first = version("ns")
+def version(db, name):
+    return DurableNamespace.objects.db_manager(db).version(name)
+
+
+def make(db, namespace="ns", key="k", value="1"):
+    return settings_of(db).create(namespace=namespace, key=key, value=value)
+
+
+@contextlib.contextmanager
+def count_bumps(db):
+    """Yields a list that ends up holding the bump statements run inside."""
+    bumps = []
+    with CaptureQueriesContext(connections[db]) as queries:
+        yield bumps
+    bumps += [
+        q["sql"]
+        for q in queries
+        if "durablenamespace" in q["sql"] and q["sql"].startswith("INSERT")
+    ]
+
+
+def test_first_write_creates_the_namespace_at_a_large_random_version(db):
+    make(db)
+    assert version(db, "ns") > 2**61
+    assert version(db, "other") is None
+
+
+def test_save_and_delete_bump_the_version(db):
+    setting = make(db)
+    first = version(db, "ns")
     setting.value = "2"
-    setting.save()
-    assert version("ns") == first + 1
+    with count_bumps(db) as bumps:
+        setting.save()
+    second = version(db, "ns")
+    assert second != first and second > 2**61 and len(bumps) == 1
     setting.delete()
-    assert version("ns") == first + 2
+    assert version(db, "ns") not in (first, second)
 
 
-def test_moving_a_row_to_another_namespace_bumps_both():
-    setting = make(namespace="a")
-    make(namespace="b", key="other")
-    a, b = version("a"), version("b")
-    setting = DurableSetting.objects.get(pk=setting.pk)
+def test_moving_a_row_to_another_namespace_bumps_both(db):
+    setting = make(db, namespace="a")
+    make(db, namespace="b", key="other")
+    a, b = version(db, "a"), version(db, "b")
+    setting = settings_of(db).get(pk=setting.pk)
     setting.namespace = "b"
     setting.save()
-    assert (version("a"), version("b")) == (a + 1, b + 1)
+    assert version(db, "a") != a and version(db, "b") != b
 
 
-def test_a_transaction_bumps_each_namespace_once():
-    make()
-    before = version("ns")
-    with transaction.atomic():
+def test_a_transaction_bumps_each_namespace_once(db):
+    make(db)
+    before = version(db, "ns")
+    with count_bumps(db) as bumps, transaction.atomic(using=db):
         for i in range(5):
-            make(key=f"k{i}")
-        DurableSetting.objects.filter(key="k0").delete()
-    assert version("ns") == before + 1
+            make(db, key=f"k{i}")
+        settings_of(db).filter(key="k0").delete()
+        settings_of(db).filter(key="k1").update(value="2")
+    assert version(db, "ns") != before and len(bumps) == 1
 
 
-def test_rolled_back_writes_leave_the_version_alone():
-    make()
-    before = version("ns")
-    with pytest.raises(RuntimeError), transaction.atomic():
-        make(key="x")
+def test_rolled_back_writes_leave_the_version_alone(db):
+    make(db)
+    before = version(db, "ns")
+    with pytest.raises(RuntimeError), transaction.atomic(using=db):
+        make(db, key="x")
         raise RuntimeError
-    assert version("ns") == before
-    assert not DurableSetting.objects.filter(key="x").exists()
+    assert version(db, "ns") == before
+    assert not settings_of(db).filter(key="x").exists()
 
 
-def test_a_rolled_back_savepoint_does_not_swallow_a_later_bump():
-    make()
-    before = version("ns")
-    with transaction.atomic():
-        with pytest.raises(RuntimeError), transaction.atomic():
-            make(key="x")
+def test_a_rolled_back_savepoint_does_not_swallow_a_later_bump(db):
+    make(db)
+    before = version(db, "ns")
+    with transaction.atomic(using=db):
+        with pytest.raises(RuntimeError), transaction.atomic(using=db):
+            make(db, key="x")
             raise RuntimeError
-        make(key="y")
-    assert version("ns") == before + 1
+        make(db, key="y")
+    assert version(db, "ns") != before
 
 
 @pytest.mark.parametrize(
@@ -85,7 +114,7 @@ def test_a_rolled_back_savepoint_does_not_swallow_a_later_bump():
     [
         lambda qs: qs.update(value="9"),
         lambda qs: qs.delete(),
-        lambda qs: DurableSetting.objects.bulk_update(
+        lambda qs: qs.model.objects.db_manager(qs.db).bulk_update(
             [
                 DurableSetting(pk=s.pk, namespace=s.namespace, key=s.key, value="5")
                 for s in qs
@@ -96,75 +125,66 @@ def test_a_rolled_back_savepoint_does_not_swallow_a_later_bump():
     ],
     ids=["update", "delete", "bulk_update"],
 )
-def test_bulk_operations_bump_once_per_call(operation):
+def test_bulk_operations_bump_once_per_call(db, operation):
     for i in range(3):
-        make(namespace="a", key=f"k{i}")
-        make(namespace="b", key=f"k{i}")
-    a, b = version("a"), version("b")
-    operation(DurableSetting.objects.filter(key__in=["k0", "k1", "k2"]))
-    assert (version("a"), version("b")) == (a + 1, b + 1)
+        make(db, namespace="a", key=f"k{i}")
+        make(db, namespace="b", key=f"k{i}")
+    a, b = version(db, "a"), version(db, "b")
+    with count_bumps(db) as bumps:
+        operation(settings_of(db).filter(key__in=["k0", "k1", "k2"]))
+    assert version(db, "a") != a and version(db, "b") != b
+    assert len(bumps) == 1  # one upsert statement for both namespaces
 
 
-def test_update_moving_rows_bumps_the_target_namespace():
-    make(namespace="a")
-    make(namespace="b", key="other")
-    a, b = version("a"), version("b")
-    DurableSetting.objects.filter(namespace="a").update(namespace="b")
-    assert (version("a"), version("b")) == (a + 1, b + 1)
+def test_update_moving_rows_bumps_the_target_namespace(db):
+    make(db, namespace="a")
+    make(db, namespace="b", key="other")
+    a, b = version(db, "a"), version(db, "b")
+    settings_of(db).filter(namespace="a").update(namespace="b")
+    assert version(db, "a") != a and version(db, "b") != b
 
 
-def test_update_with_an_expression_for_namespace_is_refused():
-    from django.db.models import F
-
+def test_update_with_an_expression_for_namespace_is_refused(db):
     with pytest.raises(TypeError):
-        DurableSetting.objects.update(namespace=F("key"))
+        settings_of(db).update(namespace=F("key"))
 
 
-def test_bulk_create_and_helpers():
-    DurableSetting.objects.bulk_create(
+def test_bulk_create_and_helpers(db):
+    settings_of(db).bulk_create(
         [DurableSetting(namespace="a", key=f"k{i}", value="1") for i in range(3)]
     )
-    first = version("a")
-    DurableSetting.objects.set_many("a", {"k0": "2", "new": "3"})
-    assert version("a") == first + 1
-    assert dict(DurableSetting.objects.namespace("a").values_list("key", "value")) == {
-        "k0": "2",
-        "k1": "1",
-        "k2": "1",
-        "new": "3",
-    }
-    assert DurableSetting.objects.delete_many("a", ["k1", "k2", "missing"]) == 2
-    assert version("a") == first + 2
-    assert DurableSetting.objects.namespaces() == ["a"]
+    first = version(db, "a")
+    with count_bumps(db) as bumps:
+        settings_of(db).set_many("a", {"k0": "2", "new": "3"})
+    second = version(db, "a")
+    assert second != first and len(bumps) == 1
+    stored = dict(settings_of(db).namespace("a").values_list("key", "value"))
+    assert stored == {"k0": "2", "k1": "1", "k2": "1", "new": "3"}
+    assert settings_of(db).delete_many("a", ["k1", "k2", "missing"]) == 2
+    assert version(db, "a") not in (first, second)
+    assert settings_of(db).namespaces() == ["a"]
 
 
-def test_an_unchanged_bump_costs_one_query():
-    make()
-    setting = DurableSetting.objects.get(key="k")
-    with CaptureQueriesContext(connection) as queries:
-        setting.save()
-    # the version bump and the row update, inside one transaction
-    statements = [
-        q["sql"] for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
-    ]
-    assert len([s for s in statements if s.startswith("UPDATE")]) == 2
-
-
-def test_str_natural_key_and_verbose_names():
-    setting = make(namespace="features", key="checkout")
+def test_str_natural_key_and_verbose_names(db):
+    setting = make(db, namespace="features", key="checkout")
     assert str(setting) == "features: checkout"
     assert setting.natural_key() == ("features", "checkout")
-    assert DurableSetting.objects.get_by_natural_key("features", "checkout") == setting
+    assert settings_of(db).get_by_natural_key("features", "checkout") == setting
     assert str(DurableSetting._meta.verbose_name) == "durable setting"
-    assert str(DurableNamespace.objects.get_by_natural_key("features")) == "features"
+    namespace = DurableNamespace.objects.db_manager(db).get_by_natural_key("features")
+    assert str(namespace) == "features" and namespace.natural_key() == ("features",)
 
 
-def test_unique_namespace_and_key():
-    from django.db import IntegrityError
+def test_unique_namespace_and_key(db):
+    make(db)
+    with pytest.raises(IntegrityError), transaction.atomic(using=db):
+        make(db)
 
-    make()
-    with pytest.raises(IntegrityError), transaction.atomic():
-        make()
+
+def test_longest_namespace_and_key_fit_the_unique_index(db):
+    """utf8mb4 on MariaDB: 4 bytes a character, within InnoDB's 3072-byte keys."""
+    make(db, namespace="ü" * 100, key="✓" * 255)
+    assert settings_of(db).get(namespace="ü" * 100).key == "✓" * 255
 
 
 def test_token_keys_are_readable_or_hashed():
@@ -178,5 +198,6 @@ def test_token_keys_are_readable_or_hashed():
     assert odd != token_key("default", "t", "with space:u")
 
 
+@pytest.mark.django_db
 def test_makemigrations_is_clean():
     call_command("makemigrations", "--check", "--dry-run", stdout=StringIO())

@@ -30,7 +30,7 @@ from django.db import InterfaceError, OperationalError, router, transaction
 from django_durabledict import versioning
 from django_durabledict.backends.cachetoken import CacheToken
 from django_durabledict.backends.modelrows import RowsMixin
-from django_durabledict.backends.tokenwatch import TokenWatch
+from django_durabledict.backends.tokenwatch import TokenWatch, unwrap
 from django_durabledict.backends.txviews import TransactionViewsMixin
 from django_durabledict.base import _MISSING
 from django_durabledict.encoding import DefaultEncoding
@@ -112,12 +112,11 @@ class ModelDict(RowsMixin, TransactionViewsMixin):
         """Store *value* under *key*; the token changes after commit. An unchanged
         encoded value is not written at all (and changes nothing)."""
         encoded = self._encode(value)
-        with transaction.atomic(using=self.using, savepoint=False):
-            if self._stored_value(key) == encoded:
-                return
-            self._will_write()
-            self._upsert(key, encoded)
-            self._wrote()
+        # Compared before the transaction: its first statement must be a write
+        # (see _will_write). A race here only means one write more or fewer.
+        if self._stored_value(key) == encoded:
+            return
+        self._write([key], lambda: self._upsert(key, encoded))
 
     def depersist(self, key: Any) -> None:
         """Delete *key*; ``KeyError`` if it is not stored."""
@@ -125,7 +124,8 @@ class ModelDict(RowsMixin, TransactionViewsMixin):
             raise KeyError(key)
 
     def durables(self) -> dict[Any, Any]:
-        return self._load(None)[1]
+        """Every stored key with its decoded value, read now (one query)."""
+        return self._to_values(self._query()[0])
 
     def last_updated(self) -> Any:
         """The cache token, or ``None`` (reload) when the backstop found the
@@ -141,13 +141,16 @@ class ModelDict(RowsMixin, TransactionViewsMixin):
             token = self.watch.hint(unknown=object())
         rows, version = self._query()
         self.watch.loaded_version = version
-        return token, self._to_values(rows)
+        return unwrap(token), self._to_values(rows)
 
     def _load_in_transaction(self) -> dict[Any, Any]:
         return self._to_values(self._query()[0])
 
     def _transaction_token(self, unknown: Any) -> Any:
         return self.watch.hint(unknown=unknown)
+
+    def _token_value(self, token: Any) -> Any:
+        return unwrap(token)
 
     def _pending_mark(self) -> Any:
         notice = versioning.pending_notice(self.using, self.token.key)
@@ -158,16 +161,19 @@ class ModelDict(RowsMixin, TransactionViewsMixin):
     def _pop(self, key: Any, default: Any) -> Any:
         """Delete *key* and return its decoded value, or *default* unchanged.
 
-        The row is locked (``select_for_update``) before it is read and deleted, so
-        of two concurrent pops exactly one gets the value."""
+        Writers are serialised before the row is read (the namespace's version row
+        for DurableSetting, the row itself otherwise, then ``select_for_update``),
+        so of two concurrent pops exactly one gets the value."""
+
+        def take() -> Any:
+            row = self._locked_row(key)
+            if row is None:
+                raise _Absent  # rolls the version bump back with the savepoint
+            self._rows().filter(pk=row.pk).delete()
+            return row
+
         try:
-            with transaction.atomic(using=self.using):
-                self._will_write()
-                row = self._locked_row(key)
-                if row is None:
-                    raise _Absent  # rolls the version bump back with the savepoint
-                self._rows().filter(pk=row.pk).delete()
-                self._wrote()
+            row = self._write([key], take, savepoint=True)
         except _Absent:
             return default
         return row if self.return_instances else self._decode(self._value_of(row))
@@ -208,7 +214,7 @@ class ModelDict(RowsMixin, TransactionViewsMixin):
         """Change the token (after the current transaction commits): call it after
         writing rows of your own model behind this dict's back."""
         with transaction.atomic(using=self.using, savepoint=False):
-            self._will_write()
+            self._will_write([])
             self._wrote()
 
     def connect_signals(self) -> None:
@@ -217,20 +223,6 @@ class ModelDict(RowsMixin, TransactionViewsMixin):
         versioning.track_model(
             self.model, self.token.cache_ref, namespaced=self.namespace is not None
         )
-
-    def _will_write(self) -> None:
-        # DurableSetting: lock and bump the namespace's version row first, inside
-        # the transaction (the same lock order as DurableSetting.save()).
-        if self.versioned:
-            versioning.record_change([self.namespace], self.using)
-
-    def _wrote(self) -> None:
-        # DurableSetting's own writes notify through record_change(); a user's
-        # model has only the cache token, bumped once the transaction commits.
-        if not self.versioned:
-            versioning.notify_after_commit(
-                self.using, self.model._meta.db_table, self.namespace
-            )
 
     @property
     def token_unavailable_since(self) -> float | None:
@@ -265,10 +257,7 @@ class ModelDict(RowsMixin, TransactionViewsMixin):
         """As ``_apply``, with values already encoded: written exactly as given."""
         encoded = dict(encoded)
         removals = [key for key in removals if key not in encoded]
-        with transaction.atomic(using=self.using):
-            self._will_write()
-            self._bulk_write(encoded, removals)
-            self._wrote()
+        self._write([*encoded, *removals], lambda: self._bulk_write(encoded, removals))
         self._patch_many(self._shown_values(encoded), removals)
 
     def _patch_many(self, values: dict[Any, Any], removals: list[Any]) -> None:

@@ -7,10 +7,43 @@ so the version always matches the rows it was read with, even while writers comm
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from django.db import models
+from django.db import OperationalError, models, transaction
 from django.db.models.functions import Cast
+
+from django_durabledict import versioning
+
+# Errors after which the database rolled the whole transaction back and asks for a
+# retry: MySQL/MariaDB deadlock (1213), PostgreSQL deadlock and serialization
+# failure, SQLite's busy database.
+_MYSQL_RETRY = {1213}
+_POSTGRESQL_RETRY = {"40P01", "40001"}
+
+
+def retry_deadlocks(using: str, attempt: Callable[[], Any], tries: int = 3) -> Any:
+    """Call *attempt* (which opens its own transaction), again after a deadlock,
+    unless it runs inside a caller's transaction: that one is lost already, and
+    only the caller can retry it."""
+    nested = transaction.get_connection(using).in_atomic_block
+    for remaining in reversed(range(tries)):
+        try:
+            return attempt()
+        except OperationalError as exc:
+            if nested or not remaining or not _asks_for_retry(exc):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _asks_for_retry(exc: OperationalError) -> bool:
+    cause = exc.__cause__
+    if getattr(cause, "sqlstate", None) in _POSTGRESQL_RETRY:
+        return True
+    args = getattr(cause, "args", ())
+    if args and args[0] in _MYSQL_RETRY:
+        return True
+    return "database is locked" in str(exc)
 
 
 class RowsMixin:
@@ -103,6 +136,38 @@ class RowsMixin:
 
     # -- Writing ---------------------------------------------------------------------
 
+    def _write(self, keys: list[Any], work: Any, savepoint: bool = False) -> Any:
+        """Run *work* in a transaction between _will_write and _wrote; retried
+        after a deadlock when the transaction is this call's own."""
+
+        def attempt() -> Any:
+            with transaction.atomic(using=self.using, savepoint=savepoint):
+                self._will_write(keys)
+                result = work()
+                self._wrote()
+                return result
+
+        return retry_deadlocks(self.using, attempt)
+
+    def _will_write(self, keys: list[Any]) -> None:
+        """The first statement of every write transaction: a write, so each writer
+        takes its locks in one order and none of them waits holding a read lock
+        (SQLite would fail one of two such writers with "database is locked")."""
+        if self.versioned:
+            # Lock and bump the namespace's version row, before any setting row,
+            # as DurableSetting.save() does.
+            versioning.record_change([self.namespace], self.using)
+        elif keys:
+            self._lock_keys(keys)
+
+    def _wrote(self) -> None:
+        # DurableSetting's own writes notify through record_change(); a user's
+        # model has only the cache token, bumped once the transaction commits.
+        if not self.versioned:
+            versioning.notify_after_commit(
+                self.using, self.model._meta.db_table, self.namespace
+            )
+
     def _lookup(self, key: Any) -> dict[str, Any]:
         # Passed explicitly: get_or_create() does not copy the queryset's filters
         # into the row it creates.
@@ -120,6 +185,11 @@ class RowsMixin:
         return self.manager.db_manager(self.using).get_or_create(
             **self._lookup(key), defaults={self.value_col: encoded}
         )
+
+    def _lock_keys(self, keys: list[Any]) -> None:
+        # A no-op UPDATE: row locks on PostgreSQL and MariaDB, SQLite's write lock.
+        rows = self._rows().filter(**{f"{self.key_col}__in": keys})
+        rows.update(**{self.value_col: models.F(self.value_col)})
 
     def _locked_row(self, key: Any) -> Any:
         rows = self._rows().select_for_update().filter(**{self.key_col: key})

@@ -13,7 +13,8 @@ Two sources, checked in this order:
 2. the *hint* in the cache (:class:`CacheToken`): one round trip. When the cache
    fails, the hint is "unknown" and the caller keeps its snapshot; the cache is tried
    again after ``retry_interval`` seconds, so an outage costs at most one client
-   timeout per interval. One warning when an outage starts, one line when it ends.
+   timeout per interval. One warning when an outage starts, one line when it ends,
+   and one reload when it ends: bumps made during the outage may be lost.
 """
 
 from __future__ import annotations
@@ -25,7 +26,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from django_durabledict.backends.cachetoken import CacheToken, client_errors
+from django_durabledict.backends.cachetoken import (
+    CacheToken,
+    client_errors,
+    failed_bumps,
+    retry_failed_bumps,
+)
 
 logger = logging.getLogger("django_durabledict")
 
@@ -51,6 +57,7 @@ class TokenWatch:
         #: Wall-clock time the cache stopped answering, None while it answers.
         self.unavailable_since: float | None = None
         self._retry_at = 0.0
+        self._answering_since: float | None = None
         self._backstop_lock = threading.Lock()
         self._health_lock = threading.Lock()
         self._next_backstop = self._schedule()
@@ -98,15 +105,20 @@ class TokenWatch:
         except client_errors() as exc:
             self._failed(exc)
             return unknown
-        if self.unavailable_since is not None:
-            self._recovered()
+        if failed_bumps():
+            retry_failed_bumps()  # this process's bumps the outage swallowed
+        if self.unavailable_since is not None and self._answered():
+            # A bump made during the outage may be lost (the token may even be
+            # unchanged, after a pause): reload once rather than trust it.
+            return Reload(value)
         return value
 
     def _failed(self, exc: BaseException) -> None:
         self._retry_at = time.monotonic() + self.owner.retry_interval
         with self._health_lock:
+            self._answering_since = None
             if self.unavailable_since is not None:
-                return
+                return  # the same outage, or a client flapping after it
             self.unavailable_since = time.time()
         logger.warning(
             "%s: cannot read its version token %r from the cache (%s: %s); serving "
@@ -120,12 +132,40 @@ class TokenWatch:
             self.interval,
         )
 
-    def _recovered(self) -> None:
+    def _answered(self) -> bool:
+        """Record an answer during an outage; True for the first after a failure.
+
+        The outage is over (and logged as such) only once the cache has answered
+        for ``retry_interval`` seconds: clients such as pymemcache flap for a while
+        after a server comes back, and that is still the same outage."""
+        now = time.monotonic()
         with self._health_lock:
+            first = self._answering_since is None
+            if first:
+                self._answering_since = now
+                return True
+            if now - self._answering_since < self.owner.retry_interval:
+                return False
             since, self.unavailable_since = self.unavailable_since, None
+            self._answering_since = None
         if since is not None:
             logger.warning(
                 "%s: the cache answers again after %.1fs",
                 self.owner,
                 time.time() - since,
             )
+        return False
+
+
+class Reload:
+    """A token that forces one reload: it equals nothing, and ``value`` is the
+    token actually read (before the rows, as always)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def unwrap(token: Any) -> Any:
+    return token.value if isinstance(token, Reload) else token

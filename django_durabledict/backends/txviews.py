@@ -171,7 +171,7 @@ class TransactionViewsMixin(DurableDict):
                 return  # unchanged: the view, or the shared snapshot, is current
             if view is None:
                 view = self._new_view(connection)
-            view.publish(self._load_in_transaction(), token)
+            view.publish(self._load_in_transaction(), self._token_value(token))
             view.mark = mark
         except self.unavailable_errors as exc:
             self._mark_unavailable(exc)
@@ -198,9 +198,10 @@ class TransactionViewsMixin(DurableDict):
 
     def popitem(self) -> tuple[Any, Any]:
         self.sync()
+        absent = object()  # not _MISSING: pop() reads that as "no default"
         for key in reversed(list(self._visible()[1])):
-            value = self.pop(key, _MISSING)
-            if value is not _MISSING:
+            value = self.pop(key, absent)
+            if value is not absent:
                 return key, value
         raise KeyError("popitem(): dictionary is empty")
 
@@ -209,6 +210,10 @@ class TransactionViewsMixin(DurableDict):
 
     def _transaction_token(self, unknown: Any) -> Any:
         raise NotImplementedError
+
+    def _token_value(self, token: Any) -> Any:
+        """The token to store with values loaded at *token*."""
+        return token
 
     def _pending_mark(self) -> Any:
         """Something that changes whenever the current transaction changes rows
