@@ -129,10 +129,19 @@ class DurableDict(MutableMapping):
 
     def _apply(self, updates: Mapping[Any, Any], removals: Iterable[Any]) -> None:
         """Store every update and delete every removal with one token change, so
-        other processes see the old or the new dict, never a mix. Backends
-        override this; the default writes key by key and is not atomic."""
-        for key, value in updates.items():
-            self.persist(key, value)
+        other processes see the old or the new dict, never a mix. Every value is
+        encoded before anything is written."""
+        encoded = {key: self._encode(value) for key, value in updates.items()}
+        self._apply_encoded(encoded, removals)
+
+    def _apply_encoded(
+        self, encoded: Mapping[Any, Any], removals: Iterable[Any]
+    ) -> None:
+        """``_apply`` with values already encoded, stored exactly as given, and
+        shown in this instance at once. Backends override this to make it atomic;
+        the default writes key by key."""
+        for key, stored in encoded.items():
+            self[key] = self._decode(stored)
         for key in removals:
             self.pop(key, None)
 
@@ -389,8 +398,7 @@ class DurableDict(MutableMapping):
         self._patch(key, local)
 
     def __delitem__(self, key: Any) -> None:
-        if self.pop(key, _MISSING) is _MISSING:
-            raise KeyError(key)
+        self.pop(key)
 
     def pop(self, key: Any, default: Any = _MISSING) -> Any:
         """Remove *key* from the store and return its value; *default* (or
@@ -436,9 +444,10 @@ class DurableDict(MutableMapping):
         """Remove and return the last stored ``(key, value)`` pair, like dict."""
         self.sync()
         for key in reversed(list(self._stored)):
-            value = self.pop(key, _MISSING)
-            if value is not _MISSING:
-                return key, value
+            try:
+                return key, self.pop(key)
+            except KeyError:
+                continue  # removed by another writer since the sync: try the next
         raise KeyError("popitem(): dictionary is empty")
 
     def clear(self) -> None:

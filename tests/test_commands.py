@@ -464,10 +464,9 @@ def test_verbosity_0_shows_counts_only(tmp_path):
 
 
 class KeyByKey(SharedMemoryDict):
-    """A backend with the base class's key-by-key ``_apply`` and no bulk hooks."""
+    """A backend with the base class's key-by-key bulk hooks."""
 
-    _apply = DurableDict._apply
-    _apply_encoded = None
+    _apply_encoded = DurableDict._apply_encoded
 
 
 def test_a_backend_without_bulk_hooks_is_loaded_key_by_key_with_a_warning(tmp_path):

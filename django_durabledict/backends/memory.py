@@ -92,12 +92,6 @@ class MemoryDict(DurableDict):
         with self.store.lock:
             return dict(self.store.values)
 
-    def _apply(self, updates: Mapping[Any, Any], removals: Iterable[Any]) -> None:
-        """Every update and removal under the store's lock, with one version change:
-        a reader loads the old or the new whole dict."""
-        encoded = {key: self._encode(value) for key, value in updates.items()}
-        self._apply_encoded(encoded, removals)
-
     def _apply_encoded(
         self, encoded: Mapping[Any, Any], removals: Iterable[Any]
     ) -> None:

@@ -198,11 +198,6 @@ class ModelDict(RowsMixin, TransactionViewsMixin):
     def _raw_snapshot(self) -> dict[Any, Any]:
         return dict(self._raw_rows())
 
-    def _apply(self, updates: Mapping[Any, Any], removals: Iterable[Any]) -> None:
-        """Every update and removal in one transaction with one token change."""
-        encoded = {key: self._encode(value) for key, value in updates.items()}
-        self._apply_encoded(encoded, removals)
-
     def clear(self) -> None:
         """Delete every stored key in one transaction with one token change."""
         self.sync()

@@ -265,12 +265,6 @@ class ZookeeperDict(DurableDict):
         ``_consistent_items``); ``ZookeeperUnavailable`` if the dict kept changing."""
         return dict(self._consistent_items(strict=True)[2])
 
-    def _apply(self, updates: Mapping[Any, Any], removals: Iterable[Any]) -> None:
-        """Every update and removal in one multi-op transaction: one zxid, so other
-        clients see the old or the new whole dict."""
-        encoded = {key: self._encode(value) for key, value in updates.items()}
-        self._apply_encoded(encoded, removals)
-
     def _apply_encoded(
         self, encoded: Mapping[Any, Any], removals: Iterable[Any]
     ) -> None:

@@ -5,15 +5,16 @@ reports every value that cannot be stored; :func:`make_plan` compares them with
 one snapshot of the store; :func:`apply_plan` writes the difference with one token
 change. Nothing here writes before :func:`apply_plan`.
 
-Backends take part through optional methods (all four built-in ones have them):
+Backends take part through the bulk hooks of DurableDict (all four built-in
+backends override them to be atomic):
 
 * ``_raw_snapshot()``: every key with its value as stored, read consistently;
-* ``_apply_encoded(encoded, removals)``: like ``_apply`` (one atomic change, one
-  token change), with the values already encoded, so the bytes written are the
-  bytes validated and tagged values are written without being decoded;
-* ``_check_apply(encoded, removals)``: one sentence per change the store would
-  refuse (a key ZooKeeper does not allow, a key too long for its column, a
-  transaction too large), checked before anything is written.
+* ``_apply_encoded(encoded, removals)``: one atomic change with one token change,
+  with the values already encoded, so the bytes written are the bytes validated
+  and tagged values are written without being decoded;
+* ``_check_apply(encoded, removals)`` (optional): one sentence per change the
+  store would refuse (a key ZooKeeper does not allow, a key too long for its
+  column, a transaction too large), checked before anything is written.
 """
 
 from __future__ import annotations
@@ -143,24 +144,12 @@ def check_plan(plan: DictPlan) -> list[str]:
 
 def apply_plan(plan: DictPlan) -> None:
     """Write *plan* with one token change (where the backend can)."""
-    hook = getattr(plan.durable, "_apply_encoded", None)
-    if hook is not None:
-        hook(plan.updates, plan.removed)
-        return
-    # A backend without the hook takes values: decode them back.
-    values = {key: plan.durable._decode(v) for key, v in plan.updates.items()}
-    plan.durable._apply(values, plan.removed)
-    # DurableDict's default _apply writes through persist(), which does not show
-    # the writes in this instance: reload it.
-    plan.durable.sync()
+    plan.durable._apply_encoded(plan.updates, plan.removed)
 
 
 def is_atomic(durable: Any) -> bool:
-    """False when the backend keeps the key-by-key default ``_apply``."""
-    return (
-        getattr(durable, "_apply_encoded", None) is not None
-        or type(durable)._apply is not DurableDict._apply
-    )
+    """False when the backend keeps the key-by-key default ``_apply_encoded``."""
+    return type(durable)._apply_encoded is not DurableDict._apply_encoded
 
 
 def same_value(durable: Any, stored: Any, new: Any) -> bool:
