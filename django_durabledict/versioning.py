@@ -103,23 +103,16 @@ class ChangeNotice:
 def configured_tokens(using: str, namespace: str) -> list[CacheToken]:
     """Tokens of the DURABLEDICTS entries bound to a DurableSetting namespace, so a
     process that never built those dicts (the admin, a shell) still bumps them."""
-    from django.conf import settings
-    from django.utils.module_loading import import_string
+    from django_durabledict.conf import DurableDictConfigError, app_settings
 
-    # Without DURABLEDICTS there is one dict, "default", on DurableSetting.
-    entries = getattr(settings, "DURABLEDICTS", None)
-    if entries is None:
-        entries = {
-            "default": {"BACKEND": "django_durabledict.backends.model.ModelDict"}
-        }
     tokens = []
-    for name, config in entries.items():
+    for name in app_settings.names():
         try:
-            backend = import_string(config["BACKEND"])
-        except (KeyError, ImportError):
+            backend = app_settings.backend(name)
+        except DurableDictConfigError:
             continue  # the system checks report it
         binding = getattr(backend, "setting_binding", None)
-        found = binding(name, config, using) if binding else None
+        found = binding(name, app_settings.entry(name), using) if binding else None
         if found and found[0] == namespace:
             tokens.append(CacheToken(found[1], setting_token_key(using, namespace)))
     return tokens
