@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db import OperationalError, models, transaction
+from django.db.models import F
 from django.db.models.functions import Cast
 
 from django_durabledict import versioning
@@ -93,13 +94,16 @@ class RowsMixin:
             return self._query_instances()
         if not self.versioned:
             return self._raw_rows(), None
-        marker = self._versions().values_list(
-            models.Value(None, output_field=models.CharField()),
-            Cast("version", output_field=models.TextField()),
+        # Both sides name their columns alike: Django before 5.0 resolves the
+        # first side's names on every side of a union.
+        marker = self._versions().annotate(
+            _dd_key=models.Value(None, output_field=models.CharField()),
+            _dd_value=Cast("version", output_field=models.TextField()),
         )
+        data = self._rows().annotate(_dd_key=F("key"), _dd_value=F("value"))
         rows, version = [], None
-        for key, stored in (
-            self._rows().values_list("key", "value").union(marker, all=True)
+        for key, stored in data.values_list("_dd_key", "_dd_value").union(
+            marker.values_list("_dd_key", "_dd_value"), all=True
         ):
             if key is None:  # keys are NOT NULL: this is the marker row
                 version = int(stored)
