@@ -44,6 +44,8 @@ html_theme = "furo"
 html_title = f"django-durabledict {release}"
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
+# Show defaults as written (encoding=DefaultEncoding), not as their repr.
+autodoc_preserve_defaults = True
 # Stored copies of these inventories are not reachable from CI machines, so
 # cross-project links are written as plain text rather than intersphinx roles.
 intersphinx_mapping = {}
