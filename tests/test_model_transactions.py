@@ -117,6 +117,23 @@ def test_orm_writes_of_the_transaction_show_in_its_own_thread(make_dict):
     assert d["orm"] == 2 and in_thread(lambda: d["orm"]) == 2
 
 
+def test_a_rolled_back_view_never_shows_in_the_next_transaction(make_dict):
+    """The view made in a rolled-back transaction ends with it, even when the
+    thread's next read is already inside another transaction."""
+    d = make_dict(autosync=False)
+    rows = DurableSetting.objects.using(make_dict.database)
+    with atomic(make_dict):
+        rows.create(namespace=make_dict.namespace, key="gone", value='"tmp"')
+        d.sync()
+        assert d["gone"] == "tmp"
+        transaction.set_rollback(True, using=make_dict.database)
+    with atomic(make_dict):
+        assert "gone" not in d  # no sync between the two transactions
+        d.sync()
+        assert "gone" not in d
+    assert "gone" not in d
+
+
 def test_a_write_committed_during_a_readers_transaction(make_dict):
     """The reader is inside its own transaction when another process commits: it
     reloads into its view (what its transaction sees) and, once its transaction

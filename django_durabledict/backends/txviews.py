@@ -37,8 +37,27 @@ class _View:
         self.defaults = defaults
         self.commits: list[_CommitWrite] = []  # hooks of writes made in this view
         self.mark: Any = None  # the transaction's pending changes when last loaded
+        # A no-op on-commit hook that identifies the transaction this view belongs
+        # to: Django drops it when that transaction ends, committed or rolled back,
+        # so a view is never mistaken for the view of the thread's next transaction.
+        self.marker = _TransactionMarker()
+        transaction.on_commit(self.marker, using=connection.alias)
         self.seen_hooks: Any = connection.run_on_commit
         self.publish(stored, token)
+
+    def in_its_transaction(self) -> bool:
+        """True while the transaction the view was made in is still open.
+
+        Django replaces ``run_on_commit`` with a new list when a transaction ends
+        and when a savepoint rollback drops hooks, so while the list is the one
+        last seen the marker is certainly still there."""
+        connection = self.connection
+        if not connection.in_atomic_block:
+            return False
+        hooks = connection.run_on_commit
+        if hooks is self.seen_hooks:
+            return True
+        return any(func is self.marker for _sids, func, _robust in hooks)
 
     def publish(self, stored: dict, token: Any) -> None:
         self.stored = stored
@@ -68,6 +87,13 @@ class _View:
         lost = len(kept) != len(self.commits)
         self.commits = kept
         return lost
+
+
+class _TransactionMarker:
+    """The on-commit hook that marks a view's transaction; does nothing."""
+
+    def __call__(self) -> None:
+        pass
 
 
 class _CommitWrite:
@@ -104,7 +130,7 @@ class TransactionViewsMixin(DurableDict):
         view = self._views.get(ident)
         if view is None:
             return None
-        if not view.connection.in_atomic_block:
+        if not view.in_its_transaction():
             self._views.pop(ident, None)  # its transaction ended
             self._bind_reads()
             if self.last_synced is None:
@@ -118,7 +144,7 @@ class TransactionViewsMixin(DurableDict):
 
     def _drop_ended_views(self) -> None:
         for ident, view in list(self._views.items()):
-            if not view.connection.in_atomic_block:
+            if not view.in_its_transaction():
                 self._views.pop(ident, None)
         self._bind_reads()
 
