@@ -23,10 +23,19 @@ def fresh_token() -> int:
     return secrets.randbits(61) | (1 << 61)
 
 
+def random_step() -> int:
+    """How far one change moves a token: random, not 1. A cache that goes back
+    without losing the key (a failover to a lagging replica) would otherwise count
+    up to exactly the token a reader holds, and that reader would miss a change."""
+    return secrets.randbelow(1 << 31) + 1
+
+
 # Runs as one command on the server: INCR only a key that exists, so a token that
 # was evicted stays missing instead of coming back as 1.
 _INCR_IF_EXISTS = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCR', KEYS[1]) end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.call('INCRBY', KEYS[1], ARGV[1])
+end
 return false
 """
 
@@ -61,7 +70,7 @@ class _GenericOps:
 
     def bump(self, cache: Any, key: str) -> None:
         try:
-            result = cache.incr(key)
+            result = cache.incr(key, random_step())
         except ValueError:  # missing: readers reload anyway
             return
         except TypeError:  # not a number: replace it, which is a change too
@@ -141,7 +150,7 @@ class _RedisOps:
 
         client, name = self.client_of(cache, key)
         try:
-            client.eval(_INCR_IF_EXISTS, 1, name)
+            client.eval(_INCR_IF_EXISTS, 1, name, random_step())
         except ResponseError:  # not an integer: replace it (xx: only if present)
             client.set(name, fresh_token(), xx=True)
 
