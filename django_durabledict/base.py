@@ -363,7 +363,8 @@ class DurableDict(MutableMapping):
             self._sync(wait=False)
         return self._data
 
-    # -- Reads: the hot path, kept to one attribute check and one dict lookup ----
+    # -- Reads. With autosync off, _bind_reads replaces the first three with the
+    # snapshot's own methods; these run when a read must check the store first. --
 
     def __getitem__(self, key: Any) -> Any:
         if self._autosync:
