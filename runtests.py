@@ -27,7 +27,10 @@ import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-VENV = ROOT / ".venv"
+# CI also runs the suite on the oldest and newest supported Django: each in a venv
+# of its own (DURABLEDICT_VENV) with a Django requirement (DURABLEDICT_DJANGO).
+VENV = ROOT / os.environ.get("DURABLEDICT_VENV", ".venv")
+DJANGO_REQUIREMENT = os.environ.get("DURABLEDICT_DJANGO", "")
 NEEDED_MODULES = ["django", "pytest_django", "redis", "django_redis", "kazoo"]
 NEEDED_MODULES += ["pymemcache", "psycopg", "MySQLdb", "hypothesis", "pytest_timeout"]
 NEEDED_MODULES += ["playwright", "celery", "sphinx", "furo", "myst_parser"]
@@ -46,14 +49,16 @@ def venv_python() -> Path:
 def ensure_venv() -> None:
     """Create or refresh .venv and re-run this script with its interpreter."""
     stamp = VENV / ".durabledict-installed"
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    project = (ROOT / "pyproject.toml").read_bytes() + DJANGO_REQUIREMENT.encode()
+    wanted = hashlib.sha256(project).hexdigest()
     if not (stamp.exists() and stamp.read_text() == wanted):
         print(f"runtests.py: installing the test environment in {VENV} ...", flush=True)
         if not venv_python().exists():
             venv.create(VENV, with_pip=True)
         pip = [str(venv_python()), "-m", "pip", "install", "--quiet"]
         subprocess.run([*pip, "--upgrade", "pip"], check=True)
-        subprocess.run([*pip, "--group", "test", "-e", str(ROOT)], check=True)
+        django = [DJANGO_REQUIREMENT] if DJANGO_REQUIREMENT else []
+        subprocess.run([*pip, "--group", "test", "-e", str(ROOT), *django], check=True)
         stamp.write_text(wanted)
     os.execv(venv_python(), [str(venv_python()), __file__, *sys.argv[1:]])
 
