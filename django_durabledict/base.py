@@ -334,6 +334,21 @@ class DurableDict(MutableMapping):
                 stored[key] = value
             self._publish(stored, self.last_synced)
 
+    def _patch_many(self, values: Mapping[Any, Any], removals: Iterable[Any]) -> None:
+        """``_patch`` for a bulk write: one new snapshot, not one per key. A value of
+        ``_MISSING`` removes its key too."""
+        with self._lock:
+            stored = {**self._stored, **values}
+            gone = [key for key, value in values.items() if value is _MISSING]
+            for key in [*removals, *gone]:
+                stored.pop(key, None)
+            self._publish(stored, self.last_synced)
+
+    def _retry_now(self) -> None:
+        """Let the next sync try the store at once instead of waiting out
+        ``retry_interval``: for a backend that knows the store is back."""
+        self._retry_at = 0.0
+
     def _mark_unavailable(self, exc: BaseException) -> None:
         self._retry_at = time.monotonic() + self.retry_interval
         with self._health_lock:

@@ -107,8 +107,4 @@ class MemoryDict(DurableDict):
                 del values[key]
             self.store.changed()
         # Shown here at once, as a single write is (see DurableDict._patch).
-        with self._lock:
-            stored = {**self._stored, **self._decode_items(encoded.items())}
-            for key in removals:
-                stored.pop(key, None)
-            self._publish(stored, self.last_synced)
+        self._patch_many(self._decode_items(encoded.items()), removals)

@@ -255,8 +255,7 @@ class ModelDict(RowsMixin, TransactionViewsMixin):
         self._write([*encoded, *removals], lambda: self._bulk_write(encoded, removals))
         self._patch_many(self._shown_values(encoded), removals)
 
-    def _patch_many(self, values: dict[Any, Any], removals: list[Any]) -> None:
-        """``_patch`` for many keys; ``_MISSING`` values are removed too."""
+    def _patch_many(self, values: Mapping[Any, Any], removals: Iterable[Any]) -> None:
         if self._connection().in_atomic_block:
             # Inside the caller's transaction: the view shows them, and each
             # reaches the shared snapshot when the transaction commits.
@@ -265,12 +264,7 @@ class ModelDict(RowsMixin, TransactionViewsMixin):
             for key in removals:
                 self._patch(key)
             return
-        with self._lock:  # one copy of the snapshot, not one per key
-            stored = {**self._stored, **values}
-            gone = [k for k, v in values.items() if v is _MISSING]
-            for key in [*removals, *gone]:
-                stored.pop(key, None)
-            self._publish(stored, self.last_synced)
+        super()._patch_many(values, removals)
 
     def _shown_values(self, encoded: dict[Any, Any]) -> dict[Any, Any]:
         """What this instance shows for *encoded* at once: the rows themselves with

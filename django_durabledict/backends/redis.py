@@ -261,8 +261,5 @@ class RedisDict(DurableDict):
         encoded = {self._field(key): value for key, value in encoded.items()}
         removals = [self._field(key) for key in removals if key not in encoded]
         self._scripts.apply(encoded, removals)
-        with self._lock:  # shown here at once, as a single write is
-            stored = {**self._stored, **self._decode_items(encoded.items())}
-            for key in removals:
-                stored.pop(key, None)
-            self._publish(stored, self.last_synced)
+        # Shown here at once, as a single write is.
+        self._patch_many(self._decode_items(encoded.items()), removals)

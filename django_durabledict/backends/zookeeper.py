@@ -225,7 +225,7 @@ class ZookeeperDict(DurableDict):
         A dict without autosync keeps its snapshot until its owner syncs."""
         try:
             if self.autosync or self.last_synced is None:
-                self._retry_at = 0.0  # do not wait out the retry interval
+                self._retry_now()
                 self.sync()
             else:
                 self._mark_available()
@@ -272,11 +272,8 @@ class ZookeeperDict(DurableDict):
         data = {key: to_bytes(value, self._path(key)) for key, value in encoded.items()}
         removals = [validate_name(key) for key in removals if key not in data]
         self._write(bulk.apply, self.keyspace, data, removals, self.acl)
-        with self._lock:  # shown here at once, as a single write is
-            stored = {**self._stored, **self._decode_items(data.items())}
-            for key in removals:
-                stored.pop(key, None)
-            self._publish(stored, self.last_synced)
+        # Shown here at once, as a single write is.
+        self._patch_many(self._decode_items(data.items()), removals)
 
     def _check_apply(
         self, encoded: Mapping[Any, Any], removals: Iterable[Any]
