@@ -149,6 +149,9 @@ def sentinel_reader(port, keyspace, name, final, results) -> None:
     # The first sync that reaches Redis after the final write was acknowledged.
     # A sync within retry_interval of a failed one does not try the server (the
     # documented retry schedule), so sync until one has reached it.
+    # Reconnect through Sentinel first: a connection opened before the failover
+    # may still point at the demoted primary (docs/backends/redis.rst).
+    durable.connection.connection_pool.disconnect()
     deadline = time.monotonic() + 10
     durable.sync()
     while durable.stale_since is not None and time.monotonic() < deadline:
