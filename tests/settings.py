@@ -8,7 +8,7 @@ Names are suffixed with a per-run id so several runs can share one server.
 import os
 import tempfile
 
-from tests import servers
+from tests import mysql_driver, servers
 
 RUN_ID = os.environ.setdefault("DURABLEDICT_RUN_ID", str(os.getpid()))
 
@@ -76,6 +76,7 @@ if servers.shared_available("postgresql"):
     }
 
 if servers.shared_available("mariadb"):
+    MYSQL_DRIVER = mysql_driver.install()
     host, port = servers.address("mariadb")
     DATABASES["mariadb"] = {
         "ENGINE": "django.db.backends.mysql",
