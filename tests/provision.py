@@ -76,8 +76,8 @@ def ensure_system_packages() -> list[str]:
     if missing:
         needs = sorted({PACKAGES[name][0] for name in missing})
         print(
-            f"runtests.py: not installed: {', '.join(missing)} (for {', '.join(needs)}). "
-            f"Install them with: sudo apt-get install {' '.join(missing)}",
+            f"runtests.py: not installed: {' '.join(missing)} "
+            f"(for {', '.join(needs)}). Install them with: sudo {command}",
             flush=True,
         )
     return missing

@@ -30,7 +30,7 @@ def test_the_chosen_driver_is_in_use():
     wanted = os.environ.get("DURABLEDICT_MYSQL_DRIVER", "auto")
     if wanted == "auto":
         wanted = "mysqlclient" if mysqlclient_installed() else "pymysql"
-    assert settings.MYSQL_DRIVER == wanted
+    assert wanted == settings.MYSQL_DRIVER
 
 
 @pytest.mark.services("mysqlclient")
