@@ -434,7 +434,8 @@ class DurableDict(MutableMapping):
 
     def _push_status(self) -> Any:
         """Whether changes are pushed to this dict (invalidation), for status();
-        ``None``: this backend does not push."""
+        ``None``: this backend does not push. JSON-ready and never secret (no
+        connection URL): the health view shows it."""
         return None
 
     def status(self) -> DictStatus:
