@@ -28,6 +28,7 @@ DICTS = {
 CHANGELIST = "/admin/django_durabledict/durablesetting/"
 STATUS = CHANGELIST + "status/"
 
+
 @pytest.fixture(autouse=True)
 def configured():
     with override_settings(DURABLEDICTS=DICTS, ROOT_URLCONF="tests.status_urls"):

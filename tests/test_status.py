@@ -98,7 +98,7 @@ def test_reads_change_no_counter_and_no_time():
     durable["a"] = 1
     before = durable.status()
     for _ in range(1000):
-        durable["a"], durable.get("a"), "a" in durable  # noqa: B018
+        durable["a"], durable.get("a"), "a" in durable
     after = durable.status()
     fields = ("full_reloads", "loaded_at", "synced_at", "last_failure_at")
     assert [getattr(after, f) for f in fields] == [getattr(before, f) for f in fields]
@@ -248,7 +248,7 @@ def test_a_killed_redis_shows_unavailable_then_recovered(received):
         assert status.last_error.startswith("ConnectionError")
         assert durable["a"] == 1  # reads serve the snapshot
         assert len([c for c in down.calls if c[1]["durable"] is durable]) == 1
-        sender, kwargs = down.calls[-1]
+        _sender, kwargs = down.calls[-1]
         assert kwargs["name"] == "rollout" and kwargs["since"] == status.stale_since
         assert kwargs["error"].__class__.__name__ == "ConnectionError"
         assert up.calls == []

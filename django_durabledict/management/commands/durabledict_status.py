@@ -57,8 +57,13 @@ def text_lines(report: DictReport) -> list[str]:
     if report.status is None:
         return [*lines, f"  cannot be built here: {report.error}"]
     status, store = report.status, report.store
+    # In the store's terms where they differ (a ModelDict's database version).
+    version = status.token
+    if store is not None and store.snapshot is not None:
+        version = store.snapshot
+    keys = f"{status.keys} key{'' if status.keys == 1 else 's'}"
     lines.append(
-        f"  this process: version {status.token!r}, {status.keys} keys, loaded "
+        f"  this process: version {version!r}, {keys}, loaded "
         f"{describe_age(status.snapshot_age)}, last synced "
         f"{describe_age(status.sync_age)}"
     )
@@ -90,7 +95,5 @@ def store_text(store: Any) -> str:
         if store.changed_at is not None
         else "age unknown (the store keeps no time)"
     )
-    sync = {True: "in sync", False: "this process is behind", None: ""}[
-        store.in_sync
-    ]
+    sync = {True: "in sync", False: "this process is behind", None: ""}[store.in_sync]
     return ", ".join(filter(None, [f"version {store.version!r}", changed, sync]))
