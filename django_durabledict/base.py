@@ -375,7 +375,7 @@ class DurableDict(MutableMapping):
         with self._health_lock:
             if self.stale_since is not None:
                 return
-            self.stale_since = time.time()
+            self.stale_since = since = time.time()
             logger.warning(
                 "%s: the store cannot be reached (%s); serving the values loaded "
                 "last and retrying every %ss",
@@ -383,7 +383,7 @@ class DurableDict(MutableMapping):
                 exc,
                 self.retry_interval,
             )
-        self._emit("unavailable", error=exc, since=self.stale_since)
+        self._emit("unavailable", error=exc, since=since)
 
     def _mark_available(self) -> None:
         with self._health_lock:
