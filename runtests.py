@@ -39,6 +39,7 @@ DJANGO_REQUIREMENT = os.environ.get("DURABLEDICT_DJANGO", "")
 NEEDED_MODULES = ["django", "pytest_django", "redis", "django_redis", "kazoo"]
 NEEDED_MODULES += ["pymemcache", "psycopg", "pymysql", "hypothesis", "pytest_timeout"]
 NEEDED_MODULES += ["playwright", "celery", "sphinx", "furo", "myst_parser"]
+NEEDED_MODULES += ["prometheus_client"]
 
 
 def has_test_dependencies() -> bool:

@@ -15,13 +15,16 @@ from django.contrib import admin
 from django.contrib.admin.actions import delete_selected
 from django.contrib.admin.models import DELETION, LogEntry
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.urls import reverse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.http import urlencode
 from django.utils.text import Truncator
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from django_durabledict import adminstatus
 from django_durabledict.encoding import EncoderError
 from django_durabledict.forms import (
     DurableSettingForm,
@@ -160,6 +163,30 @@ class DurableSettingAdmin(admin.ModelAdmin):
         # DurableSetting's queryset delete() bumps every namespace it touches, in
         # one transaction with the delete. Stated here so no override loses it.
         DurableSetting.objects.filter(pk__in=[s.pk for s in queryset]).delete()
+
+    # -- The status page: every dict's freshness, and who changed what ----------
+
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view(self.status_view)
+        name = f"{self.opts.app_label}_{self.opts.model_name}_status"
+        # Before the default URLs, whose "<path:object_id>/" would match first.
+        return [path("status/", view, name=name), *super().get_urls()]
+
+    def status_view(self, request: HttpRequest) -> HttpResponse:
+        """Each configured dict in this worker and in its store; recent changes.
+        Open to whoever may view DurableSetting rows."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": gettext("Durable dicts status"),
+            "dict_rows": adminstatus.dict_rows(),
+            "changes": adminstatus.recent_changes(),
+        }
+        return TemplateResponse(
+            request, "admin/django_durabledict/durablesetting/status.html", context
+        )
 
     # -- Keys declared in DEFAULTS but not stored --------------------------------
 
