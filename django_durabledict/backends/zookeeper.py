@@ -43,7 +43,7 @@ from django_durabledict.backends.zookeeper_client import (
     kazoo,
     make_client,
 )
-from django_durabledict.base import DurableDict
+from django_durabledict.base import _MISSING, DurableDict
 from django_durabledict.encoding import DefaultEncoding
 
 if TYPE_CHECKING:  # kazoo is imported only when a dict is built
@@ -266,12 +266,15 @@ class ZookeeperDict(DurableDict):
         return dict(self._consistent_items(strict=True)[2])
 
     def _apply_encoded(
-        self, encoded: Mapping[Any, Any], removals: Iterable[Any]
+        self, encoded: Mapping[Any, Any], removals: Iterable[Any], expect: Any = None
     ) -> None:
-        """As ``_apply``, with values already encoded (stored as given)."""
+        """As ``_apply``, with values already encoded (stored as given). With
+        *expect* (a checked changeset) the multi-op also checks the version of
+        every key read (see ``zookeeper_bulk.apply``)."""
         data = {key: to_bytes(value, self._path(key)) for key, value in encoded.items()}
         removals = [validate_name(key) for key in removals if key not in data]
-        self._write(bulk.apply, self.keyspace, data, removals, self.acl)
+        guard = None if expect is None else _Guard(self, expect)
+        self._write(bulk.apply, self.keyspace, data, removals, self.acl, guard)
         # Shown here at once, as a single write is.
         self._patch_many(self._decode_items(data.items()), removals)
 
@@ -308,3 +311,34 @@ class ZookeeperDict(DurableDict):
         for name in unreadable:
             logger.error("%s: no permission to read key %r; left out", self, name)
         return generation, zxid, items
+
+
+class _Guard:
+    """A checked changeset's expectation, as ``zookeeper_bulk.apply`` needs it."""
+
+    def __init__(self, durable: ZookeeperDict, expect: Any) -> None:
+        self.durable, self.expect = durable, expect
+        self.versions: dict[str, int] = {}
+
+    def keys(self, existing: set[str]) -> list[str]:
+        return [key for key in self.expect.keys_to_read(existing) if key in existing]
+
+    def absent(self) -> list[str]:
+        # A key that is not a valid znode name can never be stored.
+        return [k for k, v in self.expect.values.items() if v is _MISSING and _valid(k)]
+
+    def verify(self, current: dict[str, bytes]) -> None:
+        from django_durabledict.changeset import ChangesetConflict
+
+        values = self.durable._decode_items(current.items())
+        conflicts = self.expect.conflicts(values)
+        if conflicts:
+            raise ChangesetConflict(self.durable, conflicts)
+
+
+def _valid(key: Any) -> bool:
+    try:
+        validate_name(key)
+    except (TypeError, ValueError):
+        return False
+    return True
