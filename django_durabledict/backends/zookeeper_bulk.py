@@ -125,15 +125,15 @@ def apply(
         if not transaction.operations:
             return
         results = link.wait(transaction.commit_async())
-        failures = [r for r in results if isinstance(r, Exception)]
-        if not failures:
+        # The operation that failed has its error; the others are reported as
+        # rolled back (before it) or RuntimeInconsistency (after it).
+        knock_on = (errors.RolledBackError, errors.RuntimeInconsistency)
+        failures = [
+            r for r in results if isinstance(r, Exception) and not isinstance(r, knock_on)
+        ]
+        if not any(isinstance(r, Exception) for r in results):
             return
-        conflicts = (
-            errors.NodeExistsError,
-            errors.NoNodeError,
-            errors.RolledBackError,
-            errors.BadVersionError,
-        )
+        conflicts = (errors.NodeExistsError, errors.NoNodeError, errors.BadVersionError)
         other = [f for f in failures if not isinstance(f, conflicts)]
         if other:
             raise other[0]  # e.g. NoAuthError: nothing was applied
