@@ -247,7 +247,9 @@ class Changeset(MutableMapping):
 
     def _open(self) -> None:
         if self.state != "open":
-            raise RuntimeError(f"this changeset of {self.durable.name!r} is {self.state}")
+            raise RuntimeError(
+                f"this changeset of {self.durable.name!r} is {self.state}"
+            )
 
     def _encode(self, key: Any, value: Any) -> Any:
         try:
@@ -256,10 +258,13 @@ class Changeset(MutableMapping):
             raise type(exc)(f"{self.durable.name}[{key!r}]: {exc}") from exc
 
     def _pending_repr(self) -> str:
-        return ", ".join(
-            f"-{k!r}" if v is _MISSING else f"{k!r}={self._stored[k]!r}"
-            for k, v in self._pending.items()
-        ) or "no edits"
+        return (
+            ", ".join(
+                f"-{k!r}" if v is _MISSING else f"{k!r}={self._stored[k]!r}"
+                for k, v in self._pending.items()
+            )
+            or "no edits"
+        )
 
 
 def _visible(durable: Any) -> tuple[dict[Any, Any], dict[Any, Any]]:

@@ -70,10 +70,12 @@ class ChangesetContract:
     def test_an_unencodable_value_raises_at_once_naming_dict_and_key(self, make_dict):
         d = make_dict(encoding=JSONEncoding)
         d["a"] = 1
-        with pytest.raises(EncodingError, match=r"\['bad'\]") as raised:
-            with d.changeset() as change:
-                change["a"] = 2
-                change["bad"] = {1, 2}
+        with (
+            pytest.raises(EncodingError, match=r"\['bad'\]") as raised,
+            d.changeset() as change,
+        ):
+            change["a"] = 2
+            change["bad"] = {1, 2}
         assert str(d.name) in str(raised.value)
         assert make_dict(encoding=JSONEncoding) == {"a": 1}
 
@@ -111,18 +113,19 @@ class ChangesetContract:
     def test_checked_changeset_refuses_when_a_key_it_read_changed(self, make_dict):
         d, other = make_dict(autosync=False), make_dict()
         d.update(a=1, b=2)
-        with pytest.raises(ChangesetConflict) as raised:
-            with d.changeset(check=True) as change:
-                change["b"] = change["a"] + 1
-                other["a"] = 5  # another writer, after the read
+        with (
+            pytest.raises(ChangesetConflict) as raised,
+            d.changeset(check=True) as change,
+        ):
+            change["b"] = change["a"] + 1
+            other["a"] = 5  # another writer, after the read
         assert raised.value.keys == ["a"] and str(d.name) in str(raised.value)
         assert make_dict() == {"a": 5, "b": 2}
         # A key read as absent that another writer then created: refused too.
-        with pytest.raises(ChangesetConflict):
-            with d.changeset(check=True) as change:
-                if "fresh" not in change:
-                    change["b"] = "no fresh"
-                other["fresh"] = 1
+        with pytest.raises(ChangesetConflict), d.changeset(check=True) as change:
+            if "fresh" not in change:
+                change["b"] = "no fresh"
+            other["fresh"] = 1
         assert make_dict()["b"] == 2
 
     def test_checked_changeset_ignores_keys_it_did_not_read(self, make_dict):
@@ -133,9 +136,13 @@ class ChangesetContract:
             change["blind"] = "written without reading"
             other["c"] = 30  # not read: no conflict
             other["unrelated"] = 1
-        assert make_dict() == {"a": 1, "b": 2, "c": 30, "unrelated": 1, "blind": (
-            "written without reading"
-        )}
+        assert make_dict() == {
+            "a": 1,
+            "b": 2,
+            "c": 30,
+            "unrelated": 1,
+            "blind": ("written without reading"),
+        }
         with d.changeset(check=True) as change:  # stale instance: synced first
             change["b"] = change["c"] + 1
         assert make_dict()["b"] == 31
@@ -143,11 +150,13 @@ class ChangesetContract:
     def test_checked_changeset_that_iterated_refuses_any_change(self, make_dict):
         d, other = make_dict(autosync=False), make_dict()
         d.update(a=1)
-        with pytest.raises(ChangesetConflict) as raised:
-            with d.changeset(check=True) as change:
-                total = sum(change.values())
-                change["total"] = total
-                other["added"] = 1
+        with (
+            pytest.raises(ChangesetConflict) as raised,
+            d.changeset(check=True) as change,
+        ):
+            total = sum(change.values())
+            change["total"] = total
+            other["added"] = 1
         assert raised.value.keys == ["added"]
         with d.changeset(check=True) as change:  # nothing changed meanwhile
             change["total"] = len(change)

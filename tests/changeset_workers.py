@@ -92,7 +92,12 @@ def _read_until(durable: Any, stop: str) -> dict:
         reads += 1
         if last:
             break
-    return {"reads": reads, "generations": len(seen), "bad": bad[:3], "last": generation}
+    return {
+        "reads": reads,
+        "generations": len(seen),
+        "bad": bad[:3],
+        "last": generation,
+    }
 
 
 def _increment(durable: Any, count: int, tag: str) -> int:

@@ -54,8 +54,7 @@ def zookeeper_spec():
     def stored():
         names = client.get_children(spec["root"])
         return {
-            name: json.loads(client.get(f"{spec['root']}/{name}")[0])
-            for name in names
+            name: json.loads(client.get(f"{spec['root']}/{name}")[0]) for name in names
         }
 
     def cleanup():
@@ -82,7 +81,9 @@ def model_spec(database, cache):
 
     def stored():
         rows = DurableSetting.objects.using(database).namespace(namespace)
-        return {key: json.loads(value) for key, value in rows.values_list("key", "value")}
+        return {
+            key: json.loads(value) for key, value in rows.values_list("key", "value")
+        }
 
     return spec, stored, lambda: None
 
@@ -100,7 +101,9 @@ for _database, _cache in [("postgresql", "memcached"), ("mariadb", "redis")]:
             id=f"model-{_database}-{_cache}",
             marks=[
                 # "default" too: the test databases depend on it (TEST DEPENDENCIES).
-                pytest.mark.django_db(transaction=True, databases=["default", _database]),
+                pytest.mark.django_db(
+                    transaction=True, databases=["default", _database]
+                ),
                 pytest.mark.services(_database, _cache),
             ],
         )

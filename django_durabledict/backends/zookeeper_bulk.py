@@ -129,7 +129,9 @@ def apply(
         # rolled back (before it) or RuntimeInconsistency (after it).
         knock_on = (errors.RolledBackError, errors.RuntimeInconsistency)
         failures = [
-            r for r in results if isinstance(r, Exception) and not isinstance(r, knock_on)
+            r
+            for r in results
+            if isinstance(r, Exception) and not isinstance(r, knock_on)
         ]
         if not any(isinstance(r, Exception) for r in results):
             return
