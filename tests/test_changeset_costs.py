@@ -222,3 +222,69 @@ def test_memory_changesets_are_seen_whole_by_reader_threads():
         thread.join(30)
     assert bad == []
     assert store.version == version + 398  # one version change per changeset
+
+
+@pytest.mark.services("zookeeper")
+def test_zookeeper_reload_that_always_meets_a_write_keeps_its_snapshot(monkeypatch):
+    """A reload whose every read met a write (a watch fired) never publishes what
+    it read, which could be half of a multi-op: after ``operation_timeout`` the
+    sync keeps the last snapshot, as when ZooKeeper cannot be reached."""
+    from django_durabledict.backends import zookeeper_ops
+    from tests.zookeeper_helpers import ZookeeperFactory, unique_root
+
+    factory = ZookeeperFactory(
+        "{}:{}".format(*servers.address("zookeeper")), unique_root()
+    )
+    try:
+        d = factory(autosync=False, operation_timeout=0.3)
+        d["a"] = 1
+        d.sync()
+        factory()["a"] = 2  # the next sync reloads
+        real = zookeeper_ops.read_all
+        reads = []
+
+        def read_meeting_a_write(link, root, watch):
+            reads.append(1)
+            result = real(link, root, watch)
+            watch(None)  # as if a write landed during this read
+            return result
+
+        monkeypatch.setattr(zookeeper_ops, "read_all", read_meeting_a_write)
+        d.sync()
+        assert d == {"a": 1} and d.stale_since is not None
+        assert len(reads) > 5  # backed off and read again, then gave up
+        monkeypatch.setattr(zookeeper_ops, "read_all", real)
+        d._retry_now()
+        d.sync()
+        assert d == {"a": 2} and d.stale_since is None
+    finally:
+        factory.close()
+
+
+@pytest.mark.django_db(transaction=True, databases=["default"])
+def test_model_changeset_with_return_instances():
+    factory = ModelDictFactory("default", "default")
+    d, other = factory(return_instances=True), factory()
+    d["a"] = 1
+    with d.changeset(check=True) as change:
+        change["b"] = json_value(change["a"]) + 1
+    assert other.copy() == {"a": 1, "b": 2}
+    assert json_value(d["b"]) == 2  # shown as a row, as its own writes are
+    with pytest.raises(ChangesetConflict), d.changeset(check=True) as change:
+        change["c"] = json_value(change["a"])
+        other["a"] = 5
+    assert factory().copy() == {"a": 5, "b": 2}
+
+
+def json_value(row):
+    import json
+
+    return json.loads(row.value)
+
+
+def test_the_package_exports_the_changeset_names():
+    import django_durabledict
+    from django_durabledict import changeset
+
+    assert django_durabledict.Changeset is changeset.Changeset
+    assert django_durabledict.ChangesetConflict is changeset.ChangesetConflict
