@@ -164,13 +164,19 @@ class DurableSettingAdmin(admin.ModelAdmin):
         # one transaction with the delete. Stated here so no override loses it.
         DurableSetting.objects.filter(pk__in=[s.pk for s in queryset]).delete()
 
-    # -- The status page: every dict's freshness, and who changed what ----------
+    # -- Extra pages: the status page and the bulk edit ---------------------------
 
     def get_urls(self) -> list[Any]:
-        view = self.admin_site.admin_view(self.status_view)
-        name = f"{self.opts.app_label}_{self.opts.model_name}_status"
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        wrap = self.admin_site.admin_view
         # Before the default URLs, whose "<path:object_id>/" would match first.
-        return [path("status/", view, name=name), *super().get_urls()]
+        return [
+            path("status/", wrap(self.status_view), name=f"{prefix}_status"),
+            path("bulk-edit/", wrap(self.bulk_edit_view), name=f"{prefix}_bulk_edit"),
+            *super().get_urls(),
+        ]
+
+    # -- The status page: every dict's freshness, and who changed what ----------
 
     def status_view(self, request: HttpRequest) -> HttpResponse:
         """Each configured dict in this worker and in its store; recent changes.
@@ -188,6 +194,28 @@ class DurableSettingAdmin(admin.ModelAdmin):
             request, "admin/django_durabledict/durablesetting/status.html", context
         )
 
+    # -- Bulk edit: a whole namespace as one JSON object, one change -------------
+
+    def has_bulk_edit_permission(self, request: HttpRequest) -> bool:
+        """Any of add, change, delete; each kind of edit then needs its own."""
+        return any(
+            check(request)
+            for check in (
+                self.has_add_permission,
+                self.has_change_permission,
+                self.has_delete_permission,
+            )
+        )
+
+    def bulk_edit_view(self, request: HttpRequest) -> HttpResponse:
+        """Edit, preview and apply a namespace's values as one changeset (see
+        adminbulk.py)."""
+        from django_durabledict.adminbulk import BulkEdit
+
+        if not self.has_bulk_edit_permission(request):
+            raise PermissionDenied
+        return BulkEdit(self, request).respond()
+
     # -- Keys declared in DEFAULTS but not stored --------------------------------
 
     def changelist_view(
@@ -196,8 +224,16 @@ class DurableSettingAdmin(admin.ModelAdmin):
         extra_context = {
             **(extra_context or {}),
             "unstored_defaults": self.unstored_defaults(request),
+            "bulk_edit_url": self._bulk_edit_url(request),
         }
         return super().changelist_view(request, extra_context)
+
+    def _bulk_edit_url(self, request: HttpRequest) -> str | None:
+        if not self.has_bulk_edit_permission(request):
+            return None
+        url = reverse("admin:django_durabledict_durablesetting_bulk_edit")
+        namespace = request.GET.get("namespace__exact")
+        return f"{url}?{urlencode({'namespace': namespace})}" if namespace else url
 
     def unstored_defaults(self, request: HttpRequest) -> list[dict[str, Any]]:
         """Rows for the DEFAULTS keys not stored yet, each with a link that opens

@@ -27,7 +27,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django_durabledict.encoding import (
     DecodingError,
@@ -36,6 +36,9 @@ from django_durabledict.encoding import (
     EncodingError,
 )
 from django_durabledict.status import DictStatus
+
+if TYPE_CHECKING:
+    from django_durabledict.changeset import Changeset
 
 logger = logging.getLogger("django_durabledict")
 
@@ -160,15 +163,35 @@ class DurableDict(MutableMapping):
         self._apply_encoded(encoded, removals)
 
     def _apply_encoded(
-        self, encoded: Mapping[Any, Any], removals: Iterable[Any]
+        self, encoded: Mapping[Any, Any], removals: Iterable[Any], expect: Any = None
     ) -> None:
         """``_apply`` with values already encoded, stored exactly as given, and
         shown in this instance at once. Backends override this to make it atomic;
-        the default writes key by key."""
+        the default writes key by key.
+
+        *expect* (a ``changeset.Expectation``, from a checked changeset): raise
+        ``ChangesetConflict`` and write nothing unless the store still holds what
+        it lists. Backends compare inside their atomic change; the default
+        compares after a sync, which is not atomic against other writers."""
+        if expect is not None:
+            from django_durabledict.changeset import ChangesetConflict
+
+            self.sync()
+            conflicts = expect.conflicts(self._stored)
+            if conflicts:
+                raise ChangesetConflict(self, conflicts)
         for key, stored in encoded.items():
             self[key] = self._decode(stored)
         for key in removals:
             self.pop(key, None)
+
+    def changeset(self, check: bool = False) -> Changeset:
+        """Edits of several keys applied as one change: see
+        :class:`~django_durabledict.changeset.Changeset`. ``check=True`` refuses
+        (``ChangesetConflict``) if a key it read changed before it applied."""
+        from django_durabledict.changeset import Changeset
+
+        return Changeset(self, check=check)
 
     # -- Building from a DURABLEDICTS entry ---------------------------------------
 

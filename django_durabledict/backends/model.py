@@ -29,6 +29,7 @@ from django.db import InterfaceError, OperationalError, router, transaction
 
 from django_durabledict import versioning
 from django_durabledict.backends.cachetoken import CacheToken
+from django_durabledict.backends.modelchangeset import compare_locked
 from django_durabledict.backends.modelrows import RowsMixin
 from django_durabledict.backends.tokenwatch import TokenWatch, unwrap
 from django_durabledict.backends.txviews import TransactionViewsMixin
@@ -247,12 +248,24 @@ class ModelDict(RowsMixin, TransactionViewsMixin):
     # -- Bulk hooks of durabledict_load (see management/loadplan.py) -----------------
 
     def _apply_encoded(
-        self, encoded: Mapping[Any, Any], removals: Iterable[Any]
+        self, encoded: Mapping[Any, Any], removals: Iterable[Any], expect: Any = None
     ) -> None:
-        """As ``_apply``, with values already encoded: written exactly as given."""
+        """As ``_apply``, with values already encoded: written exactly as given.
+
+        One transaction. With *expect* (a checked changeset) the rows read are
+        compared inside it, after the writers' lock is taken (the namespace's
+        version row for DurableSetting, the rows' own locks otherwise), in a
+        savepoint, so a conflict rolls back only this change."""
         encoded = dict(encoded)
         removals = [key for key in removals if key not in encoded]
-        self._write([*encoded, *removals], lambda: self._bulk_write(encoded, removals))
+
+        def work() -> None:
+            if expect is not None:
+                compare_locked(self, expect)
+            self._bulk_write(encoded, removals)
+
+        locked = [*encoded, *removals, *(expect.values if expect else ())]
+        self._write(locked, work, savepoint=expect is not None)
         self._patch_many(self._shown_values(encoded), removals)
 
     def _patch_many(self, values: Mapping[Any, Any], removals: Iterable[Any]) -> None:

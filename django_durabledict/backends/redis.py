@@ -28,6 +28,9 @@ from django_durabledict.encoding import DefaultEncoding
 
 __all__ = ["RedisDict", "recommended_client_options"]
 
+#: Scripts a checked changeset sends while other keys keep changing meanwhile.
+CHECK_ATTEMPTS = 10
+
 
 def _text(value: Any) -> Any:
     return value.decode() if isinstance(value, bytes) else value
@@ -255,11 +258,47 @@ class RedisDict(DurableDict):
     # -- Bulk hook of durabledict_load (see management/loadplan.py) -----------------
 
     def _apply_encoded(
-        self, encoded: Mapping[Any, Any], removals: Iterable[Any]
+        self, encoded: Mapping[Any, Any], removals: Iterable[Any], expect: Any = None
     ) -> None:
-        """As ``_apply``, with values already encoded: stored exactly as given."""
+        """As ``_apply``, with values already encoded: stored exactly as given.
+        With *expect* (a checked changeset), see ``_checked_apply``."""
         encoded = {self._field(key): value for key, value in encoded.items()}
         removals = [self._field(key) for key in removals if key not in encoded]
-        self._scripts.apply(encoded, removals)
+        if expect is None:
+            self._scripts.apply(encoded, removals)
+        else:
+            self._checked_apply(encoded, removals, expect)
         # Shown here at once, as a single write is.
         self._patch_many(self._decode_items(encoded.items()), removals)
+
+    def _checked_apply(self, encoded: dict, removals: list, expect: Any) -> None:
+        """One script applies the change if the counter still holds the token
+        the changeset's snapshot was loaded at: nothing changed since, so nothing
+        it read did. Otherwise the script changes nothing and returns the counter
+        with the values read; when they are the values the changeset saw (another
+        key changed), the script runs again expecting that counter. One EVALSHA
+        in the common case, two when other keys changed meanwhile."""
+        from django_durabledict.changeset import ChangesetConflict
+
+        # A key that is not a str can never be stored: it always reads absent.
+        fields = [k for k in expect.values if isinstance(k, str)]
+        wanted = None if expect.whole else fields
+        counter = expect.token or ""
+        for _attempt in range(CHECK_ATTEMPTS):
+            reply = self._scripts.checked_apply(encoded, removals, counter, wanted)
+            if not isinstance(reply, list):
+                return
+            counter, values = _text(reply[0]), reply[1]
+            if wanted is None:
+                items = zip(values[::2], values[1::2], strict=True)
+            else:
+                items = zip(wanted, values, strict=True)
+            current = self._decode_items(
+                (_text(field), stored) for field, stored in items if stored is not None
+            )
+            conflicts = expect.conflicts(current)
+            if conflicts:
+                raise ChangesetConflict(self, conflicts)
+        raise ChangesetConflict(
+            self, [], f"other writers kept changing it ({CHECK_ATTEMPTS} attempts)"
+        )

@@ -94,6 +94,41 @@ return 1
 """
 )
 
+# A checked changeset: APPLY, if the counter still holds the token the changeset
+# was based on. ARGV after seed and step: the expected counter ('' for missing),
+# 'all' or 'some', k, k fields to report, then APPLY's arguments. Otherwise it
+# changes nothing and returns {counter, values}: the fields' values (the whole
+# hash for 'all') at that counter, for the client to compare and send again.
+CHECKED_APPLY = (
+    _BUMP
+    + """
+local counter = redis.call('GET', KEYS[2]) or ''
+if counter ~= ARGV[3] then
+  if ARGV[4] == 'all' then
+    return {counter, redis.call('HGETALL', KEYS[1])}
+  end
+  local values = {}
+  for i = 1, tonumber(ARGV[5]) do
+    values[i] = redis.call('HGET', KEYS[1], ARGV[5 + i])
+  end
+  return {counter, values}
+end
+local base = 6 + tonumber(ARGV[5])
+local n = tonumber(ARGV[base])
+local gone = {}
+for i = base + 1 + 2 * n, #ARGV do
+  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then gone[#gone + 1] = ARGV[i] end
+end
+if n == 0 and #gone == 0 then return 0 end
+bump()
+for i = base + 1, base - 1 + 2 * n, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+for _, field in ipairs(gone) do redis.call('HDEL', KEYS[1], field) end
+return 1
+"""
+)
+
 # Deletes the whole hash, with one bump; nothing at all when it is empty.
 CLEAR = (
     _BUMP
@@ -123,6 +158,7 @@ class ChangeScripts:
         self._set, self._pop, self._setdefault, self._apply, self._clear = (
             connection.register_script(source) for source in sources
         )
+        self._checked_apply = connection.register_script(CHECKED_APPLY)
 
     def set(self, field: str, encoded: Any) -> None:
         self._run(self._set, field, encoded)
@@ -139,6 +175,29 @@ class ChangeScripts:
         """Set every update and delete every removal, as one change."""
         pairs = [item for pair in updates.items() for item in pair]
         self._run(self._apply, len(updates), *pairs, *removals)
+
+    def checked_apply(
+        self,
+        updates: dict[str, Any],
+        removals: list[str],
+        counter: str,
+        fields: list[str] | None,
+    ) -> Any:
+        """``apply`` if the counter still holds *counter*; ``1`` or ``0`` (nothing
+        to change) then. Otherwise ``[counter, values]``, changing nothing: the
+        stored values of *fields* (``None``: a flat HGETALL of every field)."""
+        mode, fields = ("all", []) if fields is None else ("some", fields)
+        pairs = [item for pair in updates.items() for item in pair]
+        return self._run(
+            self._checked_apply,
+            counter,
+            mode,
+            len(fields),
+            *fields,
+            len(updates),
+            *pairs,
+            *removals,
+        )
 
     def clear(self) -> None:
         self._run(self._clear)

@@ -29,7 +29,9 @@ connection), bumps a local *generation*. ``last_updated()`` returns
 from __future__ import annotations
 
 import logging
+import random
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -43,7 +45,7 @@ from django_durabledict.backends.zookeeper_client import (
     kazoo,
     make_client,
 )
-from django_durabledict.base import DurableDict
+from django_durabledict.base import _MISSING, DurableDict
 from django_durabledict.encoding import DefaultEncoding
 
 if TYPE_CHECKING:  # kazoo is imported only when a dict is built
@@ -54,7 +56,8 @@ __all__ = ["ZookeeperDict", "ZookeeperToken", "ZookeeperUnavailable"]
 
 logger = logging.getLogger("django_durabledict")
 
-#: Reads of the whole dict before a read that keeps meeting writes gives up.
+#: Reads of the whole dict in a row before a read that keeps meeting writes
+#: backs off between reads (see ``ZookeeperDict._consistent_items``).
 CONSISTENT_READ_ATTEMPTS = 5
 
 
@@ -195,10 +198,8 @@ class ZookeeperDict(DurableDict):
         return result
 
     def _read(self) -> tuple[int, int, dict[str, Any]]:
-        """``(generation, zxid, values)``: the store as of one moment, unless
-        writes kept landing during every attempt, in which case the generation
-        returned is already stale and the next sync reloads."""
-        generation, zxid, items = self._consistent_items(strict=False)
+        """``(generation, zxid, values)``: the store as of one moment."""
+        generation, zxid, items = self._consistent_items()
         return generation, zxid, self._decode_items(items)
 
     def _changed(self, event: Any = None) -> None:
@@ -263,15 +264,18 @@ class ZookeeperDict(DurableDict):
     def _raw_snapshot(self) -> dict[str, bytes]:
         """Every key with its znode data, as of one moment (see
         ``_consistent_items``); ``ZookeeperUnavailable`` if the dict kept changing."""
-        return dict(self._consistent_items(strict=True)[2])
+        return dict(self._consistent_items()[2])
 
     def _apply_encoded(
-        self, encoded: Mapping[Any, Any], removals: Iterable[Any]
+        self, encoded: Mapping[Any, Any], removals: Iterable[Any], expect: Any = None
     ) -> None:
-        """As ``_apply``, with values already encoded (stored as given)."""
+        """As ``_apply``, with values already encoded (stored as given). With
+        *expect* (a checked changeset) the multi-op also checks the version of
+        every key read (see ``zookeeper_bulk.apply``)."""
         data = {key: to_bytes(value, self._path(key)) for key, value in encoded.items()}
         removals = [validate_name(key) for key in removals if key not in data]
-        self._write(bulk.apply, self.keyspace, data, removals, self.acl)
+        guard = None if expect is None else _Guard(self, expect)
+        self._write(bulk.apply, self.keyspace, data, removals, self.acl, guard)
         # Shown here at once, as a single write is.
         self._patch_many(self._decode_items(data.items()), removals)
 
@@ -281,7 +285,7 @@ class ZookeeperDict(DurableDict):
         """Keys, values and a transaction size ZooKeeper would refuse."""
         return bulk.problems(self.keyspace, encoded, list(removals))
 
-    def _consistent_items(self, strict: bool) -> tuple[int, int, list]:
+    def _consistent_items(self) -> tuple[int, int, list]:
         """``(generation, zxid, [(key, data)])``, read while no watch fired.
 
         ZooKeeper delivers the watch event of a change before any reply that shows
@@ -291,8 +295,15 @@ class ZookeeperDict(DurableDict):
         touched keys read after it, in which case the read shows the store just
         after it. So once kazoo has run the callbacks received so far
         (``flush_events``), an unchanged generation means the items are the store
-        as of one moment: a multi-op is seen whole or not at all."""
-        for _attempt in range(CONSISTENT_READ_ATTEMPTS):
+        as of one moment: a multi-op is seen whole or not at all.
+
+        After ``CONSISTENT_READ_ATTEMPTS`` reads in a row that met a write, it
+        backs off (randomly, up to 50 ms) and reads again, for up to
+        ``operation_timeout`` seconds, then raises ``ZookeeperUnavailable`` (a sync
+        keeps its snapshot). It never returns a read that met a write: that could
+        hold half of a multi-op (a changeset), a state the store never held."""
+        attempt, deadline = 0, None
+        while True:
             generation = self._generation
             zxid, items, unreadable = self._retry(
                 ops.read_all, self.keyspace, self._changed
@@ -300,11 +311,47 @@ class ZookeeperDict(DurableDict):
             self._link.flush_events()
             if self._generation == generation:
                 break
-        else:
-            if strict:
+            attempt += 1
+            if attempt < CONSISTENT_READ_ATTEMPTS:
+                continue
+            now = time.monotonic()
+            deadline = deadline or now + self.operation_timeout
+            if now > deadline:
                 raise ZookeeperUnavailable(
                     f"{self}: the dict kept changing while it was read"
                 )
+            time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
         for name in unreadable:
             logger.error("%s: no permission to read key %r; left out", self, name)
         return generation, zxid, items
+
+
+class _Guard:
+    """A checked changeset's expectation, as ``zookeeper_bulk.apply`` needs it."""
+
+    def __init__(self, durable: ZookeeperDict, expect: Any) -> None:
+        self.durable, self.expect = durable, expect
+        self.versions: dict[str, int] = {}
+
+    def keys(self, existing: set[str]) -> list[str]:
+        return [key for key in self.expect.keys_to_read(existing) if key in existing]
+
+    def absent(self) -> list[str]:
+        # A key that is not a valid znode name can never be stored.
+        return [k for k, v in self.expect.values.items() if v is _MISSING and _valid(k)]
+
+    def verify(self, current: dict[str, bytes]) -> None:
+        from django_durabledict.changeset import ChangesetConflict
+
+        values = self.durable._decode_items(current.items())
+        conflicts = self.expect.conflicts(values)
+        if conflicts:
+            raise ChangesetConflict(self.durable, conflicts)
+
+
+def _valid(key: Any) -> bool:
+    try:
+        validate_name(key)
+    except (TypeError, ValueError):
+        return False
+    return True
