@@ -359,8 +359,8 @@ def test_each_change_costs_one_reload(make_dict, client, root):
     flush(reader.connection)  # a watch event still on its way would reload
     reader.sync()
     loads = []
-    original = reader._load
-    reader._load = lambda token: loads.append(token) or original(token)
+    original = reader._load_and_publish  # a reload: whole or incremental
+    reader._load_and_publish = lambda token: loads.append(token) or original(token)
     writer["a"] = 10
     wait_for(lambda: reader["a"] == 10)
     flush(reader.connection)
