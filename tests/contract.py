@@ -282,8 +282,8 @@ class DictContract(ChangesetContract):
     def test_sync_reloads_only_on_change(self, make_dict):
         reader, writer = make_dict(autosync=False), make_dict()
         loads = []
-        original = reader._load
-        reader._load = lambda token: loads.append(token) or original(token)
+        original = reader._load_and_publish  # a reload: whole or incremental
+        reader._load_and_publish = lambda token: loads.append(token) or original(token)
         reader.sync()
         reader.sync()
         assert loads == []
@@ -295,8 +295,8 @@ class DictContract(ChangesetContract):
     def test_autosync_read_reloads_only_on_change(self, make_dict):
         reader, writer = make_dict(autosync=True), make_dict()
         loads = []
-        original = reader._load
-        reader._load = lambda token: loads.append(token) or original(token)
+        original = reader._load_and_publish  # a reload: whole or incremental
+        reader._load_and_publish = lambda token: loads.append(token) or original(token)
         for _ in range(5):
             reader.get("a")
         assert loads == []
