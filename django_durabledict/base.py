@@ -17,6 +17,15 @@ The rules that keep readers from going stale (see docs/consistency.rst):
 4. One reload at a time per instance, under a lock, and the values are loaded while
    the lock is held; a slow reload therefore cannot publish values older than a
    snapshot published before it.
+5. Incremental sync (optional, ``_load_changes``): a backend that can tell which
+   keys changed since a token reads just those; the values of the other keys (the
+   very objects) are kept. It answers ``None`` whenever it cannot be sure (a log
+   that does not reach back, a counter reset), and the whole store is reloaded.
+6. A writer's own view (optional, ``_wrote``): a backend whose write learns the
+   token it replaced reports it; if that is the token this instance holds, the
+   write is patched in locally and the new token adopted (the store held exactly
+   that state); otherwise the changes are loaded first. Either way this instance
+   shows a state the store really held.
 
 This module knows nothing of Django and imports no store client.
 """
@@ -83,6 +92,7 @@ class DurableDict(MutableMapping):
         #: Wall-clock time the store became unreachable, or ``None`` when healthy.
         self.stale_since: float | None = None
         self._retry_at = 0.0
+        self._writes = threading.local()  # each thread's last write report (_wrote)
         self._publish({}, None)
         self.sync()
 
@@ -133,6 +143,47 @@ class DurableDict(MutableMapping):
         A backend that can read its token and values together in one round trip
         overrides this. The token returned must not be newer than the values."""
         return token, self.durables()
+
+    def _load_changes(self, since: Any) -> tuple[Any, Mapping[Any, Any]] | None:
+        """Return ``(token, changes)``: every key changed since the token *since*,
+        mapped to its new *decoded* value, or to ``_MISSING`` when it was deleted
+        (or cannot be decoded: decode with ``self._decode_changes``). The other
+        keys must be exactly as they were at *since*, so that the snapshot held
+        at *since*, patched with *changes*, is the store at *token*.
+
+        Return ``None`` when the changes are not known (the default, and e.g. a
+        change log that does not reach back to *since*, a counter that was reset):
+        the whole store is then reloaded with ``_load``. Called with the lock held.
+        """
+        return None
+
+    def _wrote(self, replaced: Any, token: Any) -> None:
+        """Report, from a write, the token the write replaced and the one it set.
+
+        Call it after the store acknowledged the change (from ``persist``,
+        ``depersist``, ``_pop``, ``_setdefault``, ``_apply_encoded``, ``clear``);
+        a write that changed nothing reports the current token as both. The base
+        class then shows the write (``_patch``) only if *replaced* is the token
+        this instance holds, adopting *token*; otherwise it loads the changes
+        first, so this instance never shows a state the store did not hold. A
+        backend that reports nothing keeps the old behaviour: the write is patched
+        in and the next sync reloads. ``replaced=None`` means "unknown": load."""
+        self._writes.report = (replaced, token)
+
+    def _take_report(self) -> tuple[Any, Any] | None:
+        report = getattr(self._writes, "report", None)
+        self._writes.report = None
+        return report
+
+    def _decode_changes(self, items: Iterable[tuple[Any, Any]]) -> dict[Any, Any]:
+        """Decode ``(key, stored)`` pairs for ``_load_changes``: a stored value
+        of ``None`` (deleted) or one that cannot be decoded becomes ``_MISSING``
+        (the latter logged, as in ``_decode_items``)."""
+        items = list(items)
+        decoded = self._decode_items(
+            (key, stored) for key, stored in items if stored is not None
+        )
+        return {key: decoded.get(key, _MISSING) for key, _ in items}
 
     # -- Bulk hooks used by durabledict_dump and durabledict_load ----------------
 
@@ -275,10 +326,27 @@ class DurableDict(MutableMapping):
         try:
             if token is not None and token == self.last_synced:
                 return  # another thread loaded this token while we waited
-            token, stored = self._load(token)
-            self._publish(dict(stored), token)
+            self._load_and_publish(token)
         finally:
             self._lock.release()
+
+    def _load_and_publish(self, token: Any) -> None:
+        """Load the changes since ``last_synced`` if the backend knows them, else
+        the whole store, and publish the result. Called with the lock held."""
+        changes = None
+        if self.last_synced is not None:
+            changes = self._load_changes(self.last_synced)
+        if changes is None:
+            token, stored = self._load(token)
+            self._publish(dict(stored), token)
+            return
+        token, changed = changes
+        # Unchanged keys keep their decoded objects; changed ones are new.
+        stored = {**self._stored, **changed}
+        for key, value in changed.items():
+            if value is _MISSING:
+                del stored[key]
+        self._publish(stored, token)
 
     @property
     def autosync(self) -> bool:
@@ -324,25 +392,58 @@ class DurableDict(MutableMapping):
         self._bind_reads()
 
     def _patch(self, key: Any, value: Any = _MISSING) -> None:
-        """Show this instance's own write at once, keeping the token it was loaded
-        at: the store's token has moved on, so the next sync reloads anyway."""
-        with self._lock:
-            stored = dict(self._stored)
-            if value is _MISSING:
-                stored.pop(key, None)
-            else:
-                stored[key] = value
-            self._publish(stored, self.last_synced)
+        """Show this instance's own write at once. Without a report from the
+        backend (``_wrote``) the token it was loaded at is kept: the store's token
+        has moved on, so the next sync reloads anyway."""
+        self._show_write({key: value}, ())
 
     def _patch_many(self, values: Mapping[Any, Any], removals: Iterable[Any]) -> None:
         """``_patch`` for a bulk write: one new snapshot, not one per key. A value of
         ``_MISSING`` removes its key too."""
+        self._show_write(values, removals)
+
+    def _show_write(self, values: Mapping[Any, Any], removals: Iterable[Any]) -> None:
+        # See rule 6 in the module docstring.
+        report = self._take_report()
         with self._lock:
+            token = self.last_synced
+            if report is not None:
+                replaced, new_token = report
+                if replaced is not None and replaced == self._write_position():
+                    # The store held exactly the patched state.
+                    token = self._adopt_write(new_token)
+                elif self._catch_up(new_token):
+                    return
             stored = {**self._stored, **values}
             gone = [key for key, value in values.items() if value is _MISSING]
             for key in [*removals, *gone]:
                 stored.pop(key, None)
-            self._publish(stored, self.last_synced)
+            self._publish(stored, token)
+
+    def _write_position(self) -> Any:
+        """What a write report's *replaced* is compared with: the position of the
+        snapshot in the store's history. The token by default; a backend whose
+        writes learn another version (ModelDict: the database's, not the cache
+        hint's) returns the one its snapshot was loaded at. Lock held."""
+        return self.last_synced
+
+    def _adopt_write(self, reported: Any) -> Any:
+        """Record that the snapshot is now at the position a write reported, and
+        return the token to publish with it (by default that position). Lock held."""
+        return reported
+
+    def _catch_up(self, token: Any) -> bool:
+        """After a write that replaced a token other than ours: load (the changes)
+        instead of patching, which would mix our write into an older state.
+        ``False`` when the store cannot be reached right after the write: the
+        caller then patches the write in, keeping the old token, so this
+        instance at least shows its own write, and the next sync reloads."""
+        try:
+            self._load_and_publish(token)
+        except self.unavailable_errors as exc:
+            self._mark_unavailable(exc)
+            return False
+        return True
 
     def _retry_now(self) -> None:
         """Let the next sync try the store at once instead of waiting out
@@ -479,6 +580,7 @@ class DurableDict(MutableMapping):
         else:
             value = self._pop_with_contract(key)
         if value is _MISSING:
+            self._take_report()  # nothing was removed: nothing to show
             if default is _MISSING:
                 raise KeyError(key)
             return default
