@@ -212,13 +212,17 @@ _seen: ContextVar[dict[tuple[str, str], ChangeNotice] | None] = ContextVar(
 def collecting():
     """Collect, by ``(database, namespace)``, the notice of every DurableSetting
     change recorded inside: tells a ModelDict which version its write replaced,
-    whichever path (``save()``, a queryset call) made it."""
+    whichever path (``save()``, a queryset call) made it. An enclosing
+    ``collecting()`` sees them too."""
     seen: dict[tuple[str, str], ChangeNotice] = {}
+    outer = _seen.get()
     token = _seen.set(seen)
     try:
         yield seen
     finally:
         _seen.reset(token)
+        if outer is not None:
+            outer.update(seen)
 
 
 def track_model(model: Any, cache: Any = "default", namespaced: bool = False) -> None:
