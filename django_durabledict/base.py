@@ -457,8 +457,9 @@ class DurableDict(MutableMapping):
             token = self.last_synced
             if report is not None:
                 replaced, new_token = report
-                if replaced is not None and replaced == self.last_synced:
-                    token = new_token  # the store held exactly the patched state
+                if replaced is not None and replaced == self._write_position():
+                    # The store held exactly the patched state.
+                    token = self._adopt_write(new_token)
                 elif self._catch_up(new_token):
                     return
             stored = {**self._stored, **values}
@@ -466,6 +467,18 @@ class DurableDict(MutableMapping):
             for key in [*removals, *gone]:
                 stored.pop(key, None)
             self._publish(stored, token)
+
+    def _write_position(self) -> Any:
+        """What a write report's *replaced* is compared with: the position of the
+        snapshot in the store's history. The token by default; a backend whose
+        writes learn another version (ModelDict: the database's, not the cache
+        hint's) returns the one its snapshot was loaded at. Lock held."""
+        return self.last_synced
+
+    def _adopt_write(self, reported: Any) -> Any:
+        """Record that the snapshot is now at the position a write reported, and
+        return the token to publish with it (by default that position). Lock held."""
+        return reported
 
     def _catch_up(self, token: Any) -> bool:
         """After a write that replaced a token other than ours: load (the changes)

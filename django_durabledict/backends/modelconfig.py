@@ -8,6 +8,7 @@
             "CACHE": "default",             # cache alias of the token (default)
             "DATABASE": "default",          # optional; the model's write database
             "BACKSTOP_INTERVAL": 30,        # seconds; None disables the backstop
+            "TOMBSTONE_MAX_AGE": 86400,     # seconds a delete is kept in the history
         },
         "legacy": {                         # your own model, as in durabledict
             "BACKEND": "django_durabledict.backends.model.ModelDict",
@@ -27,6 +28,7 @@ from numbers import Real
 from typing import Any
 
 DEFAULT_BACKSTOP_INTERVAL = 30.0
+DEFAULT_TOMBSTONE_MAX_AGE = 86400.0
 
 
 def build(cls: type, name: str, config: Mapping[str, Any]) -> Any:
@@ -45,6 +47,7 @@ def build(cls: type, name: str, config: Mapping[str, Any]) -> Any:
         config.get("CACHE", "default"),
         database=config.get("DATABASE"),
         backstop_interval=config.get("BACKSTOP_INTERVAL", DEFAULT_BACKSTOP_INTERVAL),
+        tombstone_max_age=config.get("TOMBSTONE_MAX_AGE", DEFAULT_TOMBSTONE_MAX_AGE),
         **kwargs,
     )
 
@@ -65,8 +68,15 @@ def problems(name: str, config: Mapping[str, Any]) -> list[str]:
         not isinstance(interval, Real) or isinstance(interval, bool) or interval <= 0
     ):
         found.append("BACKSTOP_INTERVAL must be a positive number of seconds or None.")
+    max_age = config.get("TOMBSTONE_MAX_AGE", DEFAULT_TOMBSTONE_MAX_AGE)
+    if not _positive(max_age):
+        found.append("TOMBSTONE_MAX_AGE must be a positive number of seconds.")
     found += _model_problems(name, config)
     return found
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool) and value > 0
 
 
 def _model_problems(name: str, config: Mapping[str, Any]) -> list[str]:
