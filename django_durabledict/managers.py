@@ -201,8 +201,16 @@ class DurableNamespaceQuerySet(models.QuerySet):
                 table=table, version=quote("version"), updated=quote("updated")
             )
         )
+        params = [*(v for row in rows for v in row), updated]
+        if connection.vendor == "postgresql":
+            # Tell pushed readers (push/pgchannel.py), in the same statement: a
+            # NOTIFY is delivered only when the writer's transaction commits.
+            from django_durabledict.push.pgchannel import notify_returning
+
+            returning, extra = notify_returning(quote("name"))
+            sql, params = sql + returning, params + extra
         with connection.cursor() as cursor:
-            cursor.execute(sql, [*(v for row in rows for v in row), updated])
+            cursor.execute(sql, params)
 
     bump.alters_data = True
 

@@ -8,6 +8,8 @@
             "CACHE": "default",             # cache alias of the token (default)
             "DATABASE": "default",          # optional; the model's write database
             "BACKSTOP_INTERVAL": 30,        # seconds; None disables the backstop
+            "PUSH": True,                   # see push/; Redis cache or PostgreSQL
+            "PUSH_BACKSTOP": 5,             # seconds between polls while pushed
         },
         "legacy": {                         # your own model, as in durabledict
             "BACKEND": "django_durabledict.backends.model.ModelDict",
@@ -26,12 +28,14 @@ from collections.abc import Mapping
 from numbers import Real
 from typing import Any
 
+from django_durabledict.push.config import push_kwargs, push_problems
+
 DEFAULT_BACKSTOP_INTERVAL = 30.0
 
 
 def build(cls: type, name: str, config: Mapping[str, Any]) -> Any:
     """The ModelDict (subclass *cls*) for ``DURABLEDICTS[name]``."""
-    kwargs = cls.common_kwargs(name, config)
+    kwargs = {**push_kwargs(config), **cls.common_kwargs(name, config)}
     model = config.get("MODEL")
     if model:
         from django.apps import apps
@@ -65,6 +69,7 @@ def problems(name: str, config: Mapping[str, Any]) -> list[str]:
         not isinstance(interval, Real) or isinstance(interval, bool) or interval <= 0
     ):
         found.append("BACKSTOP_INTERVAL must be a positive number of seconds or None.")
+    found += push_problems(config)
     found += _model_problems(name, config)
     return found
 

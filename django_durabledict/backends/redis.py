@@ -25,6 +25,9 @@ from django_durabledict.backends.redis_client import (
 from django_durabledict.backends.redis_scripts import ChangeScripts, fresh_seed
 from django_durabledict.base import DurableDict
 from django_durabledict.encoding import DefaultEncoding
+from django_durabledict.push import DEFAULT_BACKSTOP
+from django_durabledict.push.config import push_kwargs, push_problems
+from django_durabledict.push.redischannel import redis_push
 
 __all__ = ["RedisDict", "recommended_client_options"]
 
@@ -68,7 +71,9 @@ class RedisDict(DurableDict):
     still apply it.
     """
 
-    config_keys = frozenset({"CONNECTION", "LOCATION", "KEYSPACE"})
+    config_keys = frozenset(
+        {"CONNECTION", "LOCATION", "KEYSPACE", "PUSH", "PUSH_BACKSTOP"}
+    )
 
     def __init__(
         self,
@@ -81,6 +86,8 @@ class RedisDict(DurableDict):
         counter_key: str | None = None,
         defaults: Mapping[Any, Any] | None = None,
         name: str | None = None,
+        push: bool = False,
+        push_backstop: float = DEFAULT_BACKSTOP,
     ) -> None:
         redis = import_redis()
         self.keyspace = keyspace
@@ -104,6 +111,11 @@ class RedisDict(DurableDict):
         if isinstance(connection, redis.cluster.RedisCluster):
             self._check_one_slot()
         self._scripts = ChangeScripts(connection, keyspace, self.counter_key)
+        if push and not isinstance(connection, redis.cluster.RedisCluster):
+            # Changes are announced on a channel named after the counter.
+            self._push = redis_push(
+                name or keyspace, connection, self.counter_key, push_backstop
+            )
         super().__init__(
             autosync, encoding, old_encoding, defaults=defaults, name=name or keyspace
         )
@@ -208,7 +220,7 @@ class RedisDict(DurableDict):
         if problems:
             raise ImproperlyConfigured(f"DURABLEDICTS[{name!r}]: {' '.join(problems)}")
         keyspace = config.get("KEYSPACE") or f"durabledict:{name}"
-        kwargs = cls.common_kwargs(name, config)
+        kwargs = {**push_kwargs(config), **cls.common_kwargs(name, config)}
         if config.get("CONNECTION"):
             return cls(keyspace, django_redis_client(config["CONNECTION"]), **kwargs)
         redis = import_redis()
@@ -245,10 +257,17 @@ class RedisDict(DurableDict):
         keyspace = config.get("KEYSPACE")
         if keyspace is not None and not (keyspace and isinstance(keyspace, str)):
             problems.append(f"KEYSPACE must be a non-empty string, not {keyspace!r}.")
-        return problems
+        return problems + push_problems(config)
+
+    def _push_status(self) -> dict[str, Any] | None:
+        """Push health (see push/__init__.py), or ``None`` without push."""
+        return None if self._push is None else self._push.status()
 
     def close(self) -> None:
-        """Disconnect the client if this dict made it (from LOCATION)."""
+        """Leave the push listener; disconnect the client if this dict made it
+        (from LOCATION)."""
+        if self._push is not None:
+            self._push.close()
         if self._owns_connection:
             self.connection.close()
 

@@ -32,6 +32,8 @@ STEP_HIGH = 2**31
 # three: the field, then the encoded value if any).
 # The scripts read first and call bump() before changing the hash: an error
 # reading (WRONGTYPE) then aborts them before anything is written.
+# bump() also announces the change on a channel named after the counter (see
+# push/redischannel.py): subscribers hear of it only once the script has ended.
 _BUMP = """
 local function bump()
   local raw = redis.call('GET', KEYS[2])
@@ -40,6 +42,7 @@ local function bump()
   else
     redis.call('SET', KEYS[2], ARGV[1])
   end
+  redis.call('PUBLISH', KEYS[2], '')
 end
 """
 
