@@ -26,6 +26,8 @@ from typing import Any
 from django_durabledict.push import Listener, PushState, attach
 
 CHANNEL_PREFIX = "durabledict_"
+#: How the listener's connection shows in ``pg_stat_activity``.
+APPLICATION_NAME = "durabledict push"
 
 
 def pg_channel(table: str, namespace: str) -> str:
@@ -67,7 +69,11 @@ class PgListener(Listener):
     def session(self) -> None:
         import psycopg
 
-        params = {"connect_timeout": 2, **self._params}
+        params = {
+            "connect_timeout": 2,
+            "application_name": APPLICATION_NAME,
+            **self._params,
+        }
         with psycopg.connect(**params, autocommit=True) as connection:
             self.heard()
             listening: set[str] = set()
