@@ -44,7 +44,9 @@ class ModelDict(RowsMixin, TransactionViewsMixin):
     ``manager`` is the model's manager (``None`` means ``DurableSetting.objects``,
     which needs ``namespace``); ``cache`` a cache alias or object holding the token.
     ``backstop_interval`` (seconds, ``None`` to disable) bounds how long a lost cache
-    bump can hide a change. ``database`` overrides the database alias.
+    bump can hide a change. ``database`` overrides the database alias. ``push``
+    turns on push invalidation (docs/push.rst: a Redis token cache, or PostgreSQL
+    for DurableSetting), with a poll at least every ``push_backstop`` seconds.
     """
 
     #: The store is the database: these mean "cannot reach it right now".

@@ -62,6 +62,8 @@ class RedisDict(DurableDict):
 
     Costs: a sync when nothing changed is one ``GET``; a sync after a change one
     more round trip (``MULTI GET HGETALL EXEC``); a change one ``EVALSHA``.
+    With ``push=True`` (docs/push.rst) a sync when nothing changed costs no round
+    trip while push is healthy, and polls at least every ``push_backstop`` seconds.
 
     Consistency: changes are atomic with their counter bump, but Redis
     replication is asynchronous, so a failover can lose acknowledged writes. A
