@@ -67,11 +67,13 @@ def test_nothing_changed_costs_no_round_trip_and_no_query(combo, namespace):
     database, cache = combo
     ModelDict(None, cache, namespace=namespace, database=database)["a"] = 1
     reader = pushed(database, cache, namespace)
-    with count_cache_calls() as calls:
-        with CaptureQueriesContext(connections[database]) as queries:
-            for _ in range(100):
-                reader.sync()
-                assert reader["a"] == 1
+    with (
+        count_cache_calls() as calls,
+        CaptureQueriesContext(connections[database]) as queries,
+    ):
+        for _ in range(100):
+            reader.sync()
+            assert reader["a"] == 1
     assert calls.total == 0 and len(queries) == 0
     status = reader._push_status()
     assert status["live"] and status["channel"] == CHANNEL[cache]

@@ -64,9 +64,7 @@ def live_reader(client, keyspace, log, **kwargs):
     return reader
 
 
-def test_nothing_changed_costs_no_round_trip_while_push_is_live(
-    log, counted, keyspace
-):
+def test_nothing_changed_costs_no_round_trip_while_push_is_live(log, counted, keyspace):
     RedisDict(keyspace, shared_client())["a"] = 1
     reader = live_reader(counted, keyspace, log, autosync=False)
     for _ in range(100):

@@ -16,8 +16,8 @@ import pytest
 import redis
 
 from django_durabledict import push
-from django_durabledict.push import Listener
 from django_durabledict.backends.redis import RedisDict
+from django_durabledict.push import Listener
 from tests import servers
 from tests.push_workers import Reader, stale_reads, start_writer
 from tests.redis_helpers import (

@@ -39,6 +39,7 @@ per server per worker. A listener stops when its last dict is closed
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -212,10 +213,8 @@ class Listener:
             if channel in self._confirmed:
                 state.subscribed()
         if not self._thread.is_alive() and not self._stop.is_set():
-            try:
+            with contextlib.suppress(RuntimeError):  # another thread started it
                 self._thread.start()
-            except RuntimeError:
-                pass  # started by another thread just now
 
     def remove(self, state: PushState) -> None:
         with self._lock:

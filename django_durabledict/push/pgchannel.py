@@ -104,7 +104,6 @@ def attach_pg(state: PushState, using: str, channel: str) -> PgListener:
     from django.db import connections
 
     settings = connections[using].settings_dict
-    key = ("postgresql",) + tuple(
-        settings.get(part) for part in ("HOST", "PORT", "NAME", "USER")
-    )
+    parts = ("HOST", "PORT", "NAME", "USER")
+    key = ("postgresql", *(settings.get(part) for part in parts))
     return attach(state, key, channel, lambda: PgListener(key, using))

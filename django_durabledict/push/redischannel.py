@@ -80,8 +80,6 @@ class RedisListener(Listener):
         self._client = client
 
     def session(self) -> None:
-        import time
-
         connection = _connection(self._client)
         try:
             connection.connect()
