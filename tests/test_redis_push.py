@@ -181,3 +181,33 @@ def test_a_forked_child_starts_its_own_listener(keyspace):
         assert reader._push.is_live()
         reader.close()
         admin.close()
+
+
+class WritesAfterItsLoad(RedisDict):
+    """A reader whose reload is overtaken: another client writes just after the
+    reload read the store, and the message arrives before the sync returns."""
+
+    sneak = None
+
+    def _load(self, token):
+        loaded = super()._load(token)
+        sneak, self.sneak = self.sneak, None
+        if sneak is not None:
+            sneak()
+            assert servers.wait_until(lambda: self._push.last_message, 10)
+        return loaded
+
+
+def test_a_message_during_a_reload_is_not_lost(log, counted, keyspace):
+    writer = RedisDict(keyspace, shared_client(), autosync=False)
+    reader = WritesAfterItsLoad(keyspace, counted, autosync=False, push=True)
+    assert servers.wait_until(reader._push.is_live, 10)
+    reader.sync()
+    writer["v"] = 1
+    assert servers.wait_until(lambda: reader._push.dirty, 10)
+    reader._push.last_message = None
+    reader.sneak = lambda: writer.__setitem__("v", 2)
+    reader.sync()  # loads v = 1; v = 2 is written and announced meanwhile
+    assert reader["v"] == 1 and reader._push.dirty
+    reader.sync()
+    assert reader["v"] == 2

@@ -209,3 +209,25 @@ def test_a_user_who_may_not_subscribe_polls_at_every_sync(server, keyspace):
     assert log.round_trips == [["GET"]] * 5  # exactly as without push
     assert not reader._push_status()["live"]
     reader.close()
+
+
+@pytest.mark.services("redis-sentinel")
+def test_push_through_sentinel(server, keyspace):
+    from redis.sentinel import Sentinel
+
+    from tests.test_redis_sentinel import start_sentinel
+
+    with start_sentinel(server.port) as sentinel_server:
+        sentinel = Sentinel([(servers.HOST, sentinel_server.port)], socket_timeout=1)
+        assert servers.wait_until(
+            lambda: sentinel.discover_master("primary")[1] == server.port, 20
+        )
+        client = sentinel.master_for("primary", decode_responses=True)
+        reader = RedisDict(keyspace, client, autosync=False, push=True)
+        assert servers.wait_until(reader._push.is_live, 10)
+        reader.sync()
+        RedisDict(keyspace, admin_of(server))["v"] = 1
+        assert servers.wait_until(lambda: reader._push.dirty, 10)
+        reader.sync()
+        assert reader["v"] == 1
+        reader.close()
