@@ -66,11 +66,13 @@ class PushState:
         name: str,
         backstop: float,
         connect: Callable[[PushState], Any],
-        on_dirty: Callable[[], None] | None = None,
+        also_mark: Callable[[], None] | None = None,
     ) -> None:
         self.name = name
         self.backstop = backstop
-        self.on_dirty = on_dirty  # run in the syncing thread when a message came
+        #: Sets one more flag of the dict's own whenever it is marked dirty (in
+        #: the listener thread: it must only set flags).
+        self.also_mark = also_mark
         self._connect = connect
         self.listener: Any = None
         #: Set by the listener once the subscription is confirmed; cleared when the
@@ -100,11 +102,9 @@ class PushState:
         # Cleared *before* the caller reads the token: a message arriving during
         # that read or the reload sets it again and the next sync polls once
         # more. Cleared after the read, it could erase that message.
-        was_dirty, self.dirty = self.dirty, False
+        self.dirty = False
         self._next_poll = now + self.backstop
         self.last_poll = time.time()
-        if was_dirty and self.on_dirty is not None:
-            self.on_dirty()
         return True
 
     def mark_dirty(self) -> None:
@@ -126,13 +126,18 @@ class PushState:
 
     def notified(self, when: float) -> None:
         self.last_message = when
-        self.dirty = True
+        self._mark()
 
     def subscribed(self) -> None:
         # Dirty first: a reader that sees live must also see dirty, so a change
         # made before the subscription took effect is polled for.
-        self.dirty = True
+        self._mark()
         self.live = True
+
+    def _mark(self) -> None:
+        if self.also_mark is not None:
+            self.also_mark()
+        self.dirty = True
 
     # -- Health and shutdown ----------------------------------------------------
 

@@ -45,9 +45,10 @@ def _connect(owner: Any, state: PushState) -> Any:
     if owner.versioned and connections[owner.using].vendor == "postgresql":
         from django_durabledict.push.pgchannel import attach_pg, pg_channel
 
-        # NOTIFY comes at commit, before the writer's cache bump: compare the
-        # database's version at the next sync rather than trust the cache.
-        state.on_dirty = owner.watch.backstop_now
+        # NOTIFY comes at commit, before the writer's cache bump: a message makes
+        # the next sync compare the database's version rather than trust the
+        # cache (backstop_now only sets a time, as the listener thread must).
+        state.also_mark = owner.watch.backstop_now
         channel = pg_channel(owner.model._meta.db_table, owner.namespace)
         return attach_pg(state, owner.using, channel)
     logger.warning(

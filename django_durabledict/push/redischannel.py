@@ -74,8 +74,11 @@ class RedisListener(Listener):
     kind = "redis"
 
     def __init__(self, key: Any, client: Any) -> None:
-        kwargs = client.connection_pool.connection_kwargs
+        pool = client.connection_pool
+        kwargs = pool.connection_kwargs
         where = kwargs.get("path") or f"{kwargs.get('host')}:{kwargs.get('port')}"
+        if "host" not in kwargs and "path" not in kwargs:
+            where = getattr(pool, "service_name", None) or type(pool).__name__
         super().__init__(key, f"Redis {where}")
         self._client = client
 
