@@ -11,6 +11,9 @@ class DurableDictConfig(AppConfig):
     def ready(self) -> None:
         # Imported here, not at module level: the app registry must be ready first.
         from django_durabledict import checks as durabledict_checks
+        from django_durabledict import signals
+
+        signals.connect()
 
         for check in (
             durabledict_checks.check_settings_shape,

@@ -17,6 +17,15 @@ The rules that keep readers from going stale (see docs/consistency.rst):
 4. One reload at a time per instance, under a lock, and the values are loaded while
    the lock is held; a slow reload therefore cannot publish values older than a
    snapshot published before it.
+5. Incremental sync (optional, ``_load_changes``): a backend that can tell which
+   keys changed since a token reads just those; the values of the other keys (the
+   very objects) are kept. It answers ``None`` whenever it cannot be sure (a log
+   that does not reach back, a counter reset), and the whole store is reloaded.
+6. A writer's own view (optional, ``_wrote``): a backend whose write learns the
+   token it replaced reports it; if that is the token this instance holds, the
+   write is patched in locally and the new token adopted (the store held exactly
+   that state); otherwise the changes are loaded first. Either way this instance
+   shows a state the store really held.
 
 This module knows nothing of Django and imports no store client.
 """
@@ -26,8 +35,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any
 
 from django_durabledict.encoding import (
     DecodingError,
@@ -35,11 +44,23 @@ from django_durabledict.encoding import (
     EncoderError,
     EncodingError,
 )
+from django_durabledict.status import DictStatus
+
+if TYPE_CHECKING:
+    from django_durabledict.changeset import Changeset
 
 logger = logging.getLogger("django_durabledict")
 
 # "No default given": lets pop(key, None) and pop(key, 0) behave as on dict.
 _MISSING: Any = object()
+
+#: Called as ``listener(durable, event, details)`` when a dict reloads
+#: (``"reloaded"``), loses its store (``"unavailable"``) or reaches it again
+#: (``"recovered"``). This module knows nothing of Django: the app's ``ready()``
+#: adds the listener that sends ``django_durabledict.signals``. A listener runs in
+#: the thread that noticed (possibly a client library's own thread), so it must be
+#: quick; an exception it raises is logged, never passed to the dict's caller.
+listeners: list[Callable[[DurableDict, str, dict[str, Any]], None]] = []
 
 
 class DurableDict(MutableMapping):
@@ -87,6 +108,8 @@ class DurableDict(MutableMapping):
         #: Wall-clock time the store became unreachable, or ``None`` when healthy.
         self.stale_since: float | None = None
         self._retry_at = 0.0
+        self._init_status()
+        self._writes = threading.local()  # each thread's last write report (_wrote)
         self._publish({}, None)
         self.sync()
 
@@ -138,6 +161,47 @@ class DurableDict(MutableMapping):
         overrides this. The token returned must not be newer than the values."""
         return token, self.durables()
 
+    def _load_changes(self, since: Any) -> tuple[Any, Mapping[Any, Any]] | None:
+        """Return ``(token, changes)``: every key changed since the token *since*,
+        mapped to its new *decoded* value, or to ``_MISSING`` when it was deleted
+        (or cannot be decoded: decode with ``self._decode_changes``). The other
+        keys must be exactly as they were at *since*, so that the snapshot held
+        at *since*, patched with *changes*, is the store at *token*.
+
+        Return ``None`` when the changes are not known (the default, and e.g. a
+        change log that does not reach back to *since*, a counter that was reset):
+        the whole store is then reloaded with ``_load``. Called with the lock held.
+        """
+        return None
+
+    def _wrote(self, replaced: Any, token: Any) -> None:
+        """Report, from a write, the token the write replaced and the one it set.
+
+        Call it after the store acknowledged the change (from ``persist``,
+        ``depersist``, ``_pop``, ``_setdefault``, ``_apply_encoded``, ``clear``);
+        a write that changed nothing reports the current token as both. The base
+        class then shows the write (``_patch``) only if *replaced* is the token
+        this instance holds, adopting *token*; otherwise it loads the changes
+        first, so this instance never shows a state the store did not hold. A
+        backend that reports nothing keeps the old behaviour: the write is patched
+        in and the next sync reloads. ``replaced=None`` means "unknown": load."""
+        self._writes.report = (replaced, token)
+
+    def _take_report(self) -> tuple[Any, Any] | None:
+        report = getattr(self._writes, "report", None)
+        self._writes.report = None
+        return report
+
+    def _decode_changes(self, items: Iterable[tuple[Any, Any]]) -> dict[Any, Any]:
+        """Decode ``(key, stored)`` pairs for ``_load_changes``: a stored value
+        of ``None`` (deleted) or one that cannot be decoded becomes ``_MISSING``
+        (the latter logged, as in ``_decode_items``)."""
+        items = list(items)
+        decoded = self._decode_items(
+            (key, stored) for key, stored in items if stored is not None
+        )
+        return {key: decoded.get(key, _MISSING) for key, _ in items}
+
     # -- Bulk hooks used by durabledict_dump and durabledict_load ----------------
 
     def _raw_snapshot(self) -> dict[Any, Any]:
@@ -154,15 +218,35 @@ class DurableDict(MutableMapping):
         self._apply_encoded(encoded, removals)
 
     def _apply_encoded(
-        self, encoded: Mapping[Any, Any], removals: Iterable[Any]
+        self, encoded: Mapping[Any, Any], removals: Iterable[Any], expect: Any = None
     ) -> None:
         """``_apply`` with values already encoded, stored exactly as given, and
         shown in this instance at once. Backends override this to make it atomic;
-        the default writes key by key."""
+        the default writes key by key.
+
+        *expect* (a ``changeset.Expectation``, from a checked changeset): raise
+        ``ChangesetConflict`` and write nothing unless the store still holds what
+        it lists. Backends compare inside their atomic change; the default
+        compares after a sync, which is not atomic against other writers."""
+        if expect is not None:
+            from django_durabledict.changeset import ChangesetConflict
+
+            self.sync()
+            conflicts = expect.conflicts(self._stored)
+            if conflicts:
+                raise ChangesetConflict(self, conflicts)
         for key, stored in encoded.items():
             self[key] = self._decode(stored)
         for key in removals:
             self.pop(key, None)
+
+    def changeset(self, check: bool = False) -> Changeset:
+        """Edits of several keys applied as one change: see
+        :class:`~django_durabledict.changeset.Changeset`. ``check=True`` refuses
+        (``ChangesetConflict``) if a key it read changed before it applied."""
+        from django_durabledict.changeset import Changeset
+
+        return Changeset(self, check=check)
 
     # -- Building from a DURABLEDICTS entry ---------------------------------------
 
@@ -229,14 +313,16 @@ class DurableDict(MutableMapping):
 
         A value that cannot be decoded is logged with this dict's name and its key
         and left out, so one bad value never hides all the others."""
-        values = {}
+        values, failed = {}, {}
         for key, stored in items:
             try:
                 values[key] = self._decode(stored)
             except DecodingError as exc:
+                failed[key] = str(exc)
                 logger.error(
                     "%s: cannot decode the value of key %r: %s", self, key, exc
                 )
+        self._note_decoding(values, failed)
         return values
 
     def _roundtrip(self, key: Any, value: Any) -> Any:
@@ -257,6 +343,9 @@ class DurableDict(MutableMapping):
         it. Never raises because the store is unreachable: the last snapshot stays
         in use and the store is tried again after ``retry_interval`` seconds."""
         self._sync(wait=True)
+        if self.stale_since is None:
+            # Here, not in _sync: autosync reads run _sync and must stay free.
+            self.synced_at = time.time()
 
     def _sync(self, wait: bool) -> None:
         if self.stale_since is not None:
@@ -286,10 +375,37 @@ class DurableDict(MutableMapping):
         try:
             if token is not None and token == self.last_synced:
                 return  # another thread loaded this token while we waited
-            token, stored = self._load(token)
-            self._publish(dict(stored), token)
+            token, full = self._load_and_publish(token)
         finally:
             self._lock.release()
+        self._emit("reloaded", token=token, full=full)  # outside the lock
+
+    def _load_and_publish(self, token: Any) -> tuple[Any, bool]:
+        """Load the changes since ``last_synced`` if the backend knows them, else
+        the whole store, and publish the result. Called with the lock held.
+        Returns the token published and whether the whole store was read."""
+        changes = None
+        if self.last_synced is not None:
+            changes = self._load_changes(self.last_synced)
+        if changes is None:
+            self._load_errors = {}  # this load's decoding failures, see _decode_items
+            try:
+                token, stored = self._load(token)
+                self._publish(dict(stored), token)
+                self.decode_errors = self._load_errors
+            finally:
+                self._load_errors = None
+            self._note_reload(full=True)
+            return token, True
+        token, changed = changes
+        # Unchanged keys keep their decoded objects; changed ones are new.
+        stored = {**self._stored, **changed}
+        for key, value in changed.items():
+            if value is _MISSING:
+                del stored[key]
+        self._publish(stored, token)
+        self._note_reload(full=False)
+        return token, False
 
     @property
     def autosync(self) -> bool:
@@ -335,25 +451,58 @@ class DurableDict(MutableMapping):
         self._bind_reads()
 
     def _patch(self, key: Any, value: Any = _MISSING) -> None:
-        """Show this instance's own write at once, keeping the token it was loaded
-        at: the store's token has moved on, so the next sync reloads anyway."""
-        with self._lock:
-            stored = dict(self._stored)
-            if value is _MISSING:
-                stored.pop(key, None)
-            else:
-                stored[key] = value
-            self._publish(stored, self.last_synced)
+        """Show this instance's own write at once. Without a report from the
+        backend (``_wrote``) the token it was loaded at is kept: the store's token
+        has moved on, so the next sync reloads anyway."""
+        self._show_write({key: value}, ())
 
     def _patch_many(self, values: Mapping[Any, Any], removals: Iterable[Any]) -> None:
         """``_patch`` for a bulk write: one new snapshot, not one per key. A value of
         ``_MISSING`` removes its key too."""
+        self._show_write(values, removals)
+
+    def _show_write(self, values: Mapping[Any, Any], removals: Iterable[Any]) -> None:
+        # See rule 6 in the module docstring.
+        report = self._take_report()
         with self._lock:
+            token = self.last_synced
+            if report is not None:
+                replaced, new_token = report
+                if replaced is not None and replaced == self._write_position():
+                    # The store held exactly the patched state.
+                    token = self._adopt_write(new_token)
+                elif self._catch_up(new_token):
+                    return
             stored = {**self._stored, **values}
             gone = [key for key, value in values.items() if value is _MISSING]
             for key in [*removals, *gone]:
                 stored.pop(key, None)
-            self._publish(stored, self.last_synced)
+            self._publish(stored, token)
+
+    def _write_position(self) -> Any:
+        """What a write report's *replaced* is compared with: the position of the
+        snapshot in the store's history. The token by default; a backend whose
+        writes learn another version (ModelDict: the database's, not the cache
+        hint's) returns the one its snapshot was loaded at. Lock held."""
+        return self.last_synced
+
+    def _adopt_write(self, reported: Any) -> Any:
+        """Record that the snapshot is now at the position a write reported, and
+        return the token to publish with it (by default that position). Lock held."""
+        return reported
+
+    def _catch_up(self, token: Any) -> bool:
+        """After a write that replaced a token other than ours: load (the changes)
+        instead of patching, which would mix our write into an older state.
+        ``False`` when the store cannot be reached right after the write: the
+        caller then patches the write in, keeping the old token, so this
+        instance at least shows its own write, and the next sync reloads."""
+        try:
+            self._load_and_publish(token)
+        except self.unavailable_errors as exc:
+            self._mark_unavailable(exc)
+            return False
+        return True
 
     def _retry_now(self) -> None:
         """Let the next sync try the store at once instead of waiting out
@@ -362,26 +511,84 @@ class DurableDict(MutableMapping):
 
     def _mark_unavailable(self, exc: BaseException) -> None:
         self._retry_at = time.monotonic() + self.retry_interval
+        self.last_failure = (time.time(), f"{type(exc).__name__}: {exc}")
         with self._health_lock:
-            if self.stale_since is None:
-                self.stale_since = time.time()
-                logger.warning(
-                    "%s: the store cannot be reached (%s); serving the values loaded "
-                    "last and retrying every %ss",
-                    self,
-                    exc,
-                    self.retry_interval,
-                )
+            if self.stale_since is not None:
+                return
+            self.stale_since = since = time.time()
+            logger.warning(
+                "%s: the store cannot be reached (%s); serving the values loaded "
+                "last and retrying every %ss",
+                self,
+                exc,
+                self.retry_interval,
+            )
+        self._emit("unavailable", error=exc, since=since)
 
     def _mark_available(self) -> None:
         with self._health_lock:
-            if self.stale_since is not None:
-                logger.warning(
-                    "%s: the store can be reached again after %.1fs",
-                    self,
-                    time.time() - self.stale_since,
-                )
-                self.stale_since = None
+            since = self.stale_since
+            if since is None:
+                return
+            downtime = time.time() - since
+            logger.warning(
+                "%s: the store can be reached again after %.1fs", self, downtime
+            )
+            self.stale_since = None
+        self._emit("recovered", since=since, downtime=downtime)
+
+    # -- Status: counters kept off the read path, read by status() --------------
+
+    def _init_status(self) -> None:
+        #: Reloads of the whole dict since this instance was built (the first
+        #: load included), and reloads of changed keys only (backends that can).
+        self.full_reloads = 0
+        self.incremental_reloads = 0
+        #: Keys of the current snapshot whose stored value could not be decoded
+        #: (and so are left out), with the error.
+        self.decode_errors: dict[Any, str] = {}
+        #: ``(time, "Error: message")`` of the last failed attempt to reach the
+        #: store, kept after it recovers; ``None`` if it never failed.
+        self.last_failure: tuple[float, str] | None = None
+        #: Wall-clock times of the last load, and of the last successful
+        #: ``sync()`` or load (autosync reads' checks are not timed).
+        self.loaded_at: float | None = None
+        self.synced_at: float | None = None
+        self._load_errors: dict[Any, str] | None = None
+
+    def _note_reload(self, full: bool) -> None:
+        """Record a reload that just published its snapshot, with the lock held:
+        of the whole store (*full*) or of the changed keys only."""
+        self.loaded_at = self.synced_at = time.time()
+        if full:
+            self.full_reloads += 1
+        else:
+            self.incremental_reloads += 1
+
+    def _note_decoding(self, decoded: Mapping[Any, Any], failed: dict) -> None:
+        if self._load_errors is not None:  # a full reload: these are all its errors
+            self._load_errors.update(failed)
+        elif failed or self.decode_errors:  # some keys only: update those
+            errors = {k: e for k, e in self.decode_errors.items() if k not in decoded}
+            self.decode_errors = {**errors, **failed}
+
+    def _push_status(self) -> Any:
+        """Whether changes are pushed to this dict (invalidation), for status();
+        ``None``: this backend does not push. JSON-ready and never secret (no
+        connection URL): the health view shows it."""
+        return None
+
+    def status(self) -> DictStatus:
+        """An immutable snapshot of this dict's health and counters, taken now.
+        Reads nothing from the store."""
+        return DictStatus.of(self)
+
+    def _emit(self, event: str, **details: Any) -> None:
+        for listener in listeners:
+            try:
+                listener(self, event, details)
+            except Exception:
+                logger.exception("%s: a %r listener failed", self, event)
 
     def _current(self) -> dict[Any, Any]:
         """The snapshot a read should use, after an autosync check if enabled."""
@@ -490,6 +697,7 @@ class DurableDict(MutableMapping):
         else:
             value = self._pop_with_contract(key)
         if value is _MISSING:
+            self._take_report()  # nothing was removed: nothing to show
             if default is _MISSING:
                 raise KeyError(key)
             return default

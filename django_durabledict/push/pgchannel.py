@@ -36,12 +36,12 @@ def pg_channel(table: str, namespace: str) -> str:
     return CHANNEL_PREFIX + digest.hexdigest()
 
 
-def notify_returning(name_column: str) -> tuple[str, list[str]]:
-    """SQL to append to the version upsert, and its parameters: one NOTIFY per
-    namespace row written, on that namespace's :func:`pg_channel`."""
+def notify_column(name_column: str) -> tuple[str, list[str]]:
+    """A column for the ``RETURNING`` clause of the version upsert, and its
+    parameters: one NOTIFY per namespace row written, on its :func:`pg_channel`."""
     from django_durabledict.models import DurableSetting
 
-    sql = f" RETURNING pg_notify(%s::text || md5(%s::text || {name_column}), '')"
+    sql = f"pg_notify(%s::text || md5(%s::text || {name_column}), '')"
     return sql, [CHANNEL_PREFIX, DurableSetting._meta.db_table + ":"]
 
 
