@@ -81,6 +81,10 @@ class DurableDict(MutableMapping):
     #: Seconds to wait before trying a store that could not be reached again, so
     #: a dead server costs at most one timeout per interval, not one per read.
     retry_interval: float = 1.0
+    #: Push invalidation (django_durabledict/push): an object whose
+    #: ``should_poll()`` says whether a sync must read the token, or ``None`` to
+    #: read it at every sync.
+    _push: Any = None
 
     def __init__(
         self,
@@ -344,8 +348,11 @@ class DurableDict(MutableMapping):
             self.synced_at = time.time()
 
     def _sync(self, wait: bool) -> None:
-        if self.stale_since is not None and time.monotonic() < self._retry_at:
-            return
+        if self.stale_since is not None:
+            if time.monotonic() < self._retry_at:
+                return
+        elif self._push is not None and not self._push.should_poll():
+            return  # push is healthy and nothing announced a change
         try:
             token = self.last_updated()
             if token is None or token != self.last_synced:
@@ -360,6 +367,10 @@ class DurableDict(MutableMapping):
         # Autosync reads pass wait=False: when another thread is already reloading
         # they keep reading the current snapshot instead of queueing behind it.
         if not self._lock.acquire(blocking=wait):
+            if self._push is not None:
+                # The reload running now may predate the change that made this
+                # sync poll: poll again next time.
+                self._push.mark_dirty()
             return
         try:
             if token is not None and token == self.last_synced:

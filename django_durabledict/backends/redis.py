@@ -32,6 +32,9 @@ from django_durabledict.backends.redis_scripts import (
 )
 from django_durabledict.base import _MISSING, DurableDict
 from django_durabledict.encoding import DefaultEncoding
+from django_durabledict.push import DEFAULT_BACKSTOP
+from django_durabledict.push.config import push_kwargs, push_problems
+from django_durabledict.push.redischannel import redis_push
 
 __all__ = ["RedisDict", "recommended_client_options"]
 
@@ -84,6 +87,8 @@ class RedisDict(DurableDict):
     the log cannot tell); a change one ``EVALSHA``, and one more when another
     process changed the dict since this instance's last sync (the write then
     loads those changes, so it shows a state the store held).
+    With ``push=True`` (docs/push.rst) a sync when nothing changed costs no round
+    trip while push is healthy, and polls at least every ``push_backstop`` seconds.
 
     Consistency: changes are atomic with their counter bump, but Redis
     replication is asynchronous, so a failover can lose acknowledged writes. A
@@ -93,7 +98,9 @@ class RedisDict(DurableDict):
     still apply it.
     """
 
-    config_keys = frozenset({"CONNECTION", "LOCATION", "KEYSPACE"})
+    config_keys = frozenset(
+        {"CONNECTION", "LOCATION", "KEYSPACE", "PUSH", "PUSH_BACKSTOP"}
+    )
     scripts_class = ChangeScripts
 
     def __init__(
@@ -108,6 +115,8 @@ class RedisDict(DurableDict):
         changelog_length: int = DEFAULT_CHANGELOG_LENGTH,
         defaults: Mapping[Any, Any] | None = None,
         name: str | None = None,
+        push: bool = False,
+        push_backstop: float = DEFAULT_BACKSTOP,
     ) -> None:
         redis = import_redis()
         self.keyspace = keyspace
@@ -138,6 +147,11 @@ class RedisDict(DurableDict):
             [keyspace, self.counter_key, self.changelog_key],
             self.changelog_length,
         )
+        if push and not isinstance(connection, redis.cluster.RedisCluster):
+            # Changes are announced on a channel named after the counter.
+            self._push = redis_push(
+                name or keyspace, connection, self.counter_key, push_backstop
+            )
         super().__init__(
             autosync, encoding, old_encoding, defaults=defaults, name=name or keyspace
         )
@@ -268,7 +282,7 @@ class RedisDict(DurableDict):
         if problems:
             raise ImproperlyConfigured(f"DURABLEDICTS[{name!r}]: {' '.join(problems)}")
         keyspace = config.get("KEYSPACE") or f"durabledict:{name}"
-        kwargs = cls.common_kwargs(name, config)
+        kwargs = {**push_kwargs(config), **cls.common_kwargs(name, config)}
         if config.get("CONNECTION"):
             return cls(keyspace, django_redis_client(config["CONNECTION"]), **kwargs)
         redis = import_redis()
@@ -305,10 +319,17 @@ class RedisDict(DurableDict):
         keyspace = config.get("KEYSPACE")
         if keyspace is not None and not (keyspace and isinstance(keyspace, str)):
             problems.append(f"KEYSPACE must be a non-empty string, not {keyspace!r}.")
-        return problems
+        return problems + push_problems(config)
+
+    def _push_status(self) -> dict[str, Any] | None:
+        """Push health (see push/__init__.py), or ``None`` without push."""
+        return None if self._push is None else self._push.status()
 
     def close(self) -> None:
-        """Disconnect the client if this dict made it (from LOCATION)."""
+        """Leave the push listener; disconnect the client if this dict made it
+        (from LOCATION)."""
+        if self._push is not None:
+            self._push.close()
         if self._owns_connection:
             self.connection.close()
 

@@ -52,7 +52,9 @@ LOG_CHUNK = 1000
 # The scripts read first and call bump() before changing the hash: an error
 # reading (WRONGTYPE) then aborts them before anything is written. bump() returns
 # the counter before (false if it was missing or unusable) and after, as text
-# (INCRBY's integer reply would be rounded to a Lua double).
+# (INCRBY's integer reply would be rounded to a Lua double). change() also
+# announces the change on a channel named after the counter (see
+# push/redischannel.py): subscribers hear of it only once the script has ended.
 _BUMP = """
 local function bump()
   local raw = redis.call('GET', KEYS[2])
@@ -99,6 +101,7 @@ end
 local function change(keys)
   local before, after = bump()
   log(before, after, keys)
+  redis.call('PUBLISH', KEYS[2], '')
   return before, after
 end
 """.replace("LOG_CHUNK", str(LOG_CHUNK))
