@@ -55,8 +55,8 @@ class BulkEdit:
         if self.request.method != "POST":
             return self.edit()
         form = BulkEditForm(self.request.POST)
-        if not form.is_valid():
-            return self.render("edit", form=form)
+        if not form.is_valid() or "back" in self.request.POST:
+            return self.render("edit", form=form)  # the user's text, kept
         if "confirm" in self.request.POST:
             return self.confirm(form)
         return self.preview(form)

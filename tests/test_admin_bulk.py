@@ -184,3 +184,14 @@ def test_a_dict_with_its_own_namespace_name(admin_client):
     fields = opened(admin_client, "other_ns")
     response = post(admin_client, fields, {"k": 2}, step="confirm")
     assert response.status_code == 302 and stored("other_ns") == {"k": 2}
+
+
+def test_edit_again_keeps_the_text_and_the_base(admin_client, features):
+    fields = opened(admin_client, "features")
+    new = {"flag": True, "limit": 5}
+    assert "Edit again" in post(admin_client, fields, new).content.decode()
+    page = post(admin_client, fields, new, step="back").content.decode()
+    text = re.search(r"<textarea[^>]*>(.*?)</textarea>", page, re.S).group(1)
+    assert json.loads(text.replace("&quot;", '"')) == new
+    assert f'value="{fields["base"]}"' in page
+    assert stored("features") == {"flag": False, "limit": 5, "old": 1}
