@@ -13,7 +13,7 @@ store's version (one transaction, one Lua script, one ZooKeeper multi-op, one
 lock), so every other process sees the dict before or after, never a mix. Every
 value is encoded when it is assigned, so a value that cannot be stored raises
 inside the block and nothing is written. An exception in the block applies
-nothing; a changeset that edits nothing writes nothing.
+nothing; a changeset that edits nothing writes nothing (and is never refused).
 
 With ``check=True`` it is also a compare-and-set on *what it read*: the keys read
 through it (``change[k]``, ``get``, ``in``, ``del``, ``pop``...) must still hold

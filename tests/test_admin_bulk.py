@@ -7,7 +7,7 @@ import re
 import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
 
-from django_durabledict.adminbulk import digest
+from django_durabledict.bulkedit import digest
 from django_durabledict.models import DurableSetting
 from tests.test_admin import (  # noqa: F401  (configured: the autouse settings)
     URL,
@@ -123,16 +123,16 @@ def test_a_change_between_preview_and_confirm_is_refused(admin_client, features)
 def test_the_changeset_refuses_a_write_landing_after_its_comparison(
     admin_client, features, monkeypatch
 ):
-    from django_durabledict import adminbulk
+    from django_durabledict import bulkedit
 
     fields = opened(admin_client, "features")
-    original = adminbulk.Diff.between
+    original = bulkedit.Diff.between
 
     def between_then_another_write(old, new):
         DurableSetting.objects.filter(namespace="features", key="old").delete()
         return original(old, new)
 
-    monkeypatch.setattr(adminbulk.Diff, "between", between_then_another_write)
+    monkeypatch.setattr(bulkedit.Diff, "between", between_then_another_write)
     page = post(
         admin_client, fields, {"flag": True, "limit": 5, "old": 1}, step="confirm"
     ).content.decode()
@@ -184,3 +184,14 @@ def test_a_dict_with_its_own_namespace_name(admin_client):
     fields = opened(admin_client, "other_ns")
     response = post(admin_client, fields, {"k": 2}, step="confirm")
     assert response.status_code == 302 and stored("other_ns") == {"k": 2}
+
+
+def test_edit_again_keeps_the_text_and_the_base(admin_client, features):
+    fields = opened(admin_client, "features")
+    new = {"flag": True, "limit": 5}
+    assert "Edit again" in post(admin_client, fields, new).content.decode()
+    page = post(admin_client, fields, new, step="back").content.decode()
+    text = re.search(r"<textarea[^>]*>(.*?)</textarea>", page, re.S).group(1)
+    assert json.loads(text.replace("&quot;", '"')) == new
+    assert f'value="{fields["base"]}"' in page
+    assert stored("features") == {"flag": False, "limit": 5, "old": 1}
