@@ -44,4 +44,8 @@ def test_queries_per_request(client):
 def test_a_write_from_code_is_seen_by_the_next_request(client):
     client.get("/sync/")
     dicts["features"]["flag"] = "from code"
-    assert get_flag(client) == ("from code", 1)
+    # The write created the namespace, so it replaced no version the dict showed:
+    # the dict loaded the changes (and the token) at once, nothing is left to do.
+    assert get_flag(client) == ("from code", 0)
+    dicts["features"]["flag"] = "again"  # patched in: the token moved since
+    assert get_flag(client) == ("again", 1)
