@@ -12,7 +12,8 @@ Two ways to use it:
 
 Costs: a sync when nothing changed is one cache round trip and no query; a sync
 after a change is one query (on DurableSetting, of the rows changed since the
-snapshot: see ``modelsync.py``); reads with ``autosync`` off touch neither. See docs/backends/model.rst for the failure behaviour.
+snapshot: see ``modelsync.py``); reads with ``autosync`` off touch neither. See
+docs/backends/model.rst for the failure behaviour.
 
 Consistency caveats: the cache must be shared by every process (memcached, Redis);
 with a process-local cache (locmem) other processes only see changes at their
