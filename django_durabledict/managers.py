@@ -241,12 +241,23 @@ class DurableNamespaceQuerySet(models.QuerySet):
         sql, params = self._bump_sql(connection, names)
         returning = _can_return(connection)
         if returning:
+            quote = connection.ops.quote_name
             sql += " RETURNING {}, {}, {}".format(
-                *map(connection.ops.quote_name, ("name", "version", "pruned"))
+                *map(quote, ("name", "version", "pruned"))
             )
+            if connection.vendor == "postgresql":
+                # Tell pushed readers (push/pgchannel.py), in the same statement:
+                # a NOTIFY is delivered only when the writer's transaction commits.
+                from django_durabledict.push.pgchannel import notify_column
+
+                column, extra = notify_column(quote("name"))
+                sql, params = f"{sql}, {column}", params + extra
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            rows = cursor.fetchall() if returning else self._read_bumped(names)
+            if returning:
+                rows = [row[:3] for row in cursor.fetchall()]
+            else:
+                rows = self._read_bumped(names)
         return self._bumped(names, rows)
 
     bump.alters_data = True

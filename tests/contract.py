@@ -32,6 +32,7 @@ from django_durabledict.encoding import (
     NoOpEncoding,
     PickleEncoding,
 )
+from tests.changeset_contract import ChangesetContract
 
 
 class DictFactory:
@@ -62,8 +63,9 @@ COMPLEX = {
 }
 
 
-class DictContract:
-    """Dict semantics, autosync on/off, sync-only-on-change, encodings, errors."""
+class DictContract(ChangesetContract):
+    """Dict semantics, autosync on/off, sync-only-on-change, encodings, errors,
+    and changesets (tests/changeset_contract.py)."""
 
     # -- plain dict behaviour ---------------------------------------------------
 
@@ -280,8 +282,8 @@ class DictContract:
     def test_sync_reloads_only_on_change(self, make_dict):
         reader, writer = make_dict(autosync=False), make_dict()
         loads = []
-        original = reader._load
-        reader._load = lambda token: loads.append(token) or original(token)
+        original = reader._load_and_publish  # a reload: whole or incremental
+        reader._load_and_publish = lambda token: loads.append(token) or original(token)
         reader.sync()
         reader.sync()
         assert loads == []
@@ -293,8 +295,8 @@ class DictContract:
     def test_autosync_read_reloads_only_on_change(self, make_dict):
         reader, writer = make_dict(autosync=True), make_dict()
         loads = []
-        original = reader._load
-        reader._load = lambda token: loads.append(token) or original(token)
+        original = reader._load_and_publish  # a reload: whole or incremental
+        reader._load_and_publish = lambda token: loads.append(token) or original(token)
         for _ in range(5):
             reader.get("a")
         assert loads == []

@@ -237,28 +237,34 @@ def test_value_too_large_for_a_znode_writes_nothing_and_keeps_the_connection(
 
 
 def test_requests_per_operation(make_dict, raw, root):
+    """A write, then (its own view) one pipelined round trip reading what its
+    watch events say changed: the root's children when a key was created or
+    deleted, and the key itself. Its snapshot is then current: no reload."""
     raw.ensure_path(root)
     d = make_dict(autosync=True)
     sent = count_requests(d.connection)
     d["new"] = 1
-    assert sent == ["Create"]  # created with its data: never an empty node
+    # Created with its data (never an empty node); then the listing and the key.
+    assert sent == ["Create", "GetChildren2", "GetData"]
     sent.clear()
     d["new"] = 2
-    assert sent == ["SetData"]  # the snapshot knows it exists
+    assert sent == ["SetData", "GetData"]  # the snapshot knows it exists
     sent.clear()
     d["other"] = 3
-    assert d["new"] == 2  # the writes' watches fired: this read reloads
-    assert sent == ["Create", "GetChildren2", "GetData", "GetData"]
+    assert d["new"] == 2  # the write loaded its own change: no reload here
+    assert sent == ["Create", "GetChildren2", "GetData"]
     sent.clear()
     for _ in range(10):
         assert d.get("new") == 2 and "other" in d and len(d) == 2
     d.sync()
     assert sent == []  # reads and syncs without a change: no network I/O
-    assert d.setdefault("new", 5) == 2 and sent == ["GetData"]
+    assert d.setdefault("new", 5) == 2 and sent == ["GetData"]  # changed nothing
     sent.clear()
-    assert d.pop("other") == 3 and sent == ["GetData", "Delete"]
+    assert d.pop("other") == 3
+    assert sent == ["GetData", "Delete", "GetChildren2", "GetData"]
     sent.clear()
-    assert d.setdefault("fresh", 7) == 7 and sent == ["Create"]
+    assert d.setdefault("fresh", 7) == 7
+    assert sent == ["Create", "GetChildren2", "GetData"]
 
 
 def test_writes_resolve_a_stale_snapshot(make_dict, client, root):
@@ -359,8 +365,8 @@ def test_each_change_costs_one_reload(make_dict, client, root):
     flush(reader.connection)  # a watch event still on its way would reload
     reader.sync()
     loads = []
-    original = reader._load
-    reader._load = lambda token: loads.append(token) or original(token)
+    original = reader._load_and_publish  # a reload: whole or incremental
+    reader._load_and_publish = lambda token: loads.append(token) or original(token)
     writer["a"] = 10
     wait_for(lambda: reader["a"] == 10)
     flush(reader.connection)
@@ -394,17 +400,24 @@ def test_root_deleted_and_recreated(make_dict, raw, root):
     assert make_dict() == {"d": 4} and raw.get_children(root) == ["d"]
 
 
-def test_a_key_deleted_between_listing_and_reading_is_left_out(make_dict, raw, root):
+@pytest.mark.parametrize("incremental", [False, True])
+def test_a_key_deleted_between_listing_and_reading_is_left_out(
+    make_dict, raw, root, incremental
+):
     writer = make_dict()
     writer.update(a=1, b=2)
     reader = make_dict(autosync=False)
     raw.set(f"{root}/a", b"10")
     wait_for(lambda: reader.last_updated() != reader.last_synced)
+    if not incremental:
+        reader._changed()  # as after a connection loss: a full reload
     original = reader.connection.get_async
+    # A full reload reads "b"; an incremental one only "a", whose watch fired.
+    victim = "/a" if incremental else "/b"
 
     def get_async(path, watch=None):
-        if path.endswith("/b"):
-            raw.delete(path)  # another client deletes "b" just before we read it
+        if path.endswith(victim) and raw.exists(f"{root}/b"):
+            raw.delete(f"{root}/b")  # another client deletes "b" meanwhile
         return original(path, watch)
 
     reader.connection.get_async = get_async

@@ -30,6 +30,7 @@ from django.db import InterfaceError, OperationalError, router, transaction
 
 from django_durabledict import history, versioning
 from django_durabledict.backends.cachetoken import CacheToken
+from django_durabledict.backends.modelchangeset import compare_locked
 from django_durabledict.backends.modelconfig import DEFAULT_TOMBSTONE_MAX_AGE
 from django_durabledict.backends.modelrows import RowsMixin
 from django_durabledict.backends.modelsync import IncrementalMixin
@@ -37,6 +38,8 @@ from django_durabledict.backends.tokenwatch import TokenWatch, unwrap
 from django_durabledict.backends.txviews import TransactionViewsMixin
 from django_durabledict.base import _MISSING
 from django_durabledict.encoding import DefaultEncoding
+from django_durabledict.push import DEFAULT_BACKSTOP
+from django_durabledict.push.modelchannel import model_push
 
 
 class ModelDict(RowsMixin, IncrementalMixin, TransactionViewsMixin):
@@ -47,13 +50,16 @@ class ModelDict(RowsMixin, IncrementalMixin, TransactionViewsMixin):
     ``backstop_interval`` (seconds, ``None`` to disable) bounds how long a lost cache
     bump can hide a change. ``database`` overrides the database alias.
     ``tombstone_max_age`` (seconds) is how long the record of a delete is kept
-    for incremental syncs (DurableSetting only; see ``modelsync.py``).
+    for incremental syncs (DurableSetting only; see ``modelsync.py``). ``push``
+    turns on push invalidation (docs/push.rst: a Redis token cache, or PostgreSQL
+    for DurableSetting), with a poll at least every ``push_backstop`` seconds.
     """
 
     #: The store is the database: these mean "cannot reach it right now".
     unavailable_errors = (OSError, OperationalError, InterfaceError)
     config_keys = frozenset(
         {"CACHE", "DATABASE", "MODEL", "BACKSTOP_INTERVAL", "TOMBSTONE_MAX_AGE"}
+        | {"PUSH", "PUSH_BACKSTOP"}
     )
 
     def __init__(
@@ -73,6 +79,8 @@ class ModelDict(RowsMixin, IncrementalMixin, TransactionViewsMixin):
         backstop_interval: float | None = 30.0,
         database: str | None = None,
         tombstone_max_age: float = DEFAULT_TOMBSTONE_MAX_AGE,
+        push: bool = False,
+        push_backstop: float = DEFAULT_BACKSTOP,
     ) -> None:
         self._bind(manager, key_col, value_col, namespace, database)
         self._init_incremental(tombstone_max_age)
@@ -88,6 +96,8 @@ class ModelDict(RowsMixin, IncrementalMixin, TransactionViewsMixin):
         self._init_views()
         # Named after what it holds, so log lines say which namespace or table.
         name = name or namespace or self.model._meta.db_table
+        if push:
+            self._push = model_push(self, push_backstop, name)
         super().__init__(autosync, encoding, old_encoding, defaults=defaults, name=name)
 
     def _bind(self, manager, key_col, value_col, namespace, database) -> None:
@@ -249,6 +259,16 @@ class ModelDict(RowsMixin, IncrementalMixin, TransactionViewsMixin):
             self.model, self.token.cache_ref, namespaced=self.namespace is not None
         )
 
+    def close(self) -> None:
+        """Leave the push listener, if any (the cache and database connections
+        are Django's)."""
+        if self._push is not None:
+            self._push.close()
+
+    def _push_status(self) -> dict[str, Any] | None:
+        """Push health (see push/__init__.py), or ``None`` without push."""
+        return None if self._push is None else self._push.status()
+
     @property
     def token_unavailable_since(self) -> float | None:
         """When the cache holding the token stopped answering (None: it answers)."""
@@ -277,15 +297,25 @@ class ModelDict(RowsMixin, IncrementalMixin, TransactionViewsMixin):
     # -- Bulk hooks of durabledict_load (see management/loadplan.py) -----------------
 
     def _apply_encoded(
-        self, encoded: Mapping[Any, Any], removals: Iterable[Any]
+        self, encoded: Mapping[Any, Any], removals: Iterable[Any], expect: Any = None
     ) -> None:
-        """As ``_apply``, with values already encoded: written exactly as given."""
+        """As ``_apply``, with values already encoded: written exactly as given.
+
+        One transaction. With *expect* (a checked changeset) the rows read are
+        compared inside it, after the writers' lock is taken (the namespace's
+        version row for DurableSetting, the rows' own locks otherwise), in a
+        savepoint, so a conflict rolls back only this change."""
         encoded = dict(encoded)
         removals = [key for key in removals if key not in encoded]
+
+        def work() -> None:
+            if expect is not None:
+                compare_locked(self, expect)
+            self._bulk_write(encoded, removals)
+
+        locked = [*encoded, *removals, *(expect.values if expect else ())]
         with self._reporting():
-            self._write(
-                [*encoded, *removals], lambda: self._bulk_write(encoded, removals)
-            )
+            self._write(locked, work, savepoint=expect is not None)
         self._patch_many(self._shown_values(encoded), removals)
 
     def _show_committed(self, view: Any, key: Any, value: Any) -> None:

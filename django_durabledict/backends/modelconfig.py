@@ -9,6 +9,8 @@
             "DATABASE": "default",          # optional; the model's write database
             "BACKSTOP_INTERVAL": 30,        # seconds; None disables the backstop
             "TOMBSTONE_MAX_AGE": 86400,     # seconds a delete is kept in the history
+            "PUSH": True,                   # see push/; Redis cache or PostgreSQL
+            "PUSH_BACKSTOP": 5,             # seconds between polls while pushed
         },
         "legacy": {                         # your own model, as in durabledict
             "BACKEND": "django_durabledict.backends.model.ModelDict",
@@ -27,13 +29,15 @@ from collections.abc import Mapping
 from numbers import Real
 from typing import Any
 
+from django_durabledict.push.config import push_kwargs, push_problems
+
 DEFAULT_BACKSTOP_INTERVAL = 30.0
 DEFAULT_TOMBSTONE_MAX_AGE = 86400.0
 
 
 def build(cls: type, name: str, config: Mapping[str, Any]) -> Any:
     """The ModelDict (subclass *cls*) for ``DURABLEDICTS[name]``."""
-    kwargs = cls.common_kwargs(name, config)
+    kwargs = {**push_kwargs(config), **cls.common_kwargs(name, config)}
     model = config.get("MODEL")
     if model:
         from django.apps import apps
@@ -71,6 +75,7 @@ def problems(name: str, config: Mapping[str, Any]) -> list[str]:
     max_age = config.get("TOMBSTONE_MAX_AGE", DEFAULT_TOMBSTONE_MAX_AGE)
     if not _positive(max_age):
         found.append("TOMBSTONE_MAX_AGE must be a positive number of seconds.")
+    found += push_problems(config)
     found += _model_problems(name, config)
     return found
 

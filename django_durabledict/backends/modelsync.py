@@ -50,12 +50,12 @@ class IncrementalMixin(DurableDict):
 
     # -- Incremental sync (DurableDict._load_changes) -----------------------------
 
-    def _load_and_publish(self, token: Any) -> None:
+    def _load_and_publish(self, token: Any) -> tuple[Any, bool]:
         # Lock held. Keeps the token the caller read before the load, so that
         # _load_changes need not read it again (rule 1: token before values).
         self._hint_read = token
         try:
-            super()._load_and_publish(token)
+            return super()._load_and_publish(token)
         finally:
             self._hint_read = None
 

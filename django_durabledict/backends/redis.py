@@ -4,7 +4,9 @@ The values live in a hash at ``keyspace`` (field = key, value = encoded value) a
 the version token in a counter at ``keyspace + "last_updated"``, as in Disqus's
 durabledict, so its stores can be read and shared in place. Every change runs one
 Lua script that changes the data and the counter together, so no reader can see
-one without the other.
+one without the other, and appends the keys it changed to a bounded change log
+(a stream at ``keyspace + "changelog"``), from which a sync after a few changes
+reads just those keys (see redis_scripts.py).
 
 redis-py is imported when a dict is built, not when this module is imported.
 """
@@ -22,11 +24,22 @@ from django_durabledict.backends.redis_client import (
     import_redis,
     recommended_client_options,
 )
-from django_durabledict.backends.redis_scripts import ChangeScripts, fresh_seed
-from django_durabledict.base import DurableDict
+from django_durabledict.backends.redis_scripts import (
+    CONFLICT,
+    DEFAULT_CHANGELOG_LENGTH,
+    ChangeScripts,
+    fresh_seed,
+)
+from django_durabledict.base import _MISSING, DurableDict
 from django_durabledict.encoding import DefaultEncoding
+from django_durabledict.push import DEFAULT_BACKSTOP
+from django_durabledict.push.config import push_kwargs, push_problems
+from django_durabledict.push.redischannel import redis_push
 
 __all__ = ["RedisDict", "recommended_client_options"]
+
+#: Scripts a checked changeset sends while other keys keep changing meanwhile.
+CHECK_ATTEMPTS = 10
 
 
 def _text(value: Any) -> Any:
@@ -49,6 +62,12 @@ def _counter_key(keyspace: str, counter_key: str | None) -> str:
     return counter_key
 
 
+def _log_length(length: int) -> int:
+    if not isinstance(length, int) or isinstance(length, bool) or length < 0:
+        raise ValueError(f"RedisDict changelog_length must be an int >= 0: {length!r}")
+    return length
+
+
 class RedisDict(DurableDict):
     """A DurableDict stored in the Redis hash ``keyspace``.
 
@@ -57,8 +76,19 @@ class RedisDict(DurableDict):
     or off: keys come back as ``str`` either way, and keys must be ``str``. The
     counter is ``keyspace + "last_updated"`` unless ``counter_key`` is given.
 
-    Costs: a sync when nothing changed is one ``GET``; a sync after a change one
-    more round trip (``MULTI GET HGETALL EXEC``); a change one ``EVALSHA``.
+    ``changelog_length``: change-log entries kept (one per change; default
+    1,000), in a stream at ``keyspace + "changelog"``. A sync whose snapshot is
+    older than the oldest entry reloads the whole hash; ``0`` keeps no log, so
+    every sync after a change reloads everything, as the original does.
+
+    Costs: a sync when nothing changed is one ``GET``; a sync after changes one
+    more round trip, an ``EVALSHA`` that reads the log and ``HMGET``s just the
+    keys changed (a whole reload, ``MULTI GET HGETALL EXEC``, is one more when
+    the log cannot tell); a change one ``EVALSHA``, and one more when another
+    process changed the dict since this instance's last sync (the write then
+    loads those changes, so it shows a state the store held).
+    With ``push=True`` (docs/push.rst) a sync when nothing changed costs no round
+    trip while push is healthy, and polls at least every ``push_backstop`` seconds.
 
     Consistency: changes are atomic with their counter bump, but Redis
     replication is asynchronous, so a failover can lose acknowledged writes. A
@@ -68,7 +98,10 @@ class RedisDict(DurableDict):
     still apply it.
     """
 
-    config_keys = frozenset({"CONNECTION", "LOCATION", "KEYSPACE"})
+    config_keys = frozenset(
+        {"CONNECTION", "LOCATION", "KEYSPACE", "PUSH", "PUSH_BACKSTOP"}
+    )
+    scripts_class = ChangeScripts
 
     def __init__(
         self,
@@ -79,12 +112,17 @@ class RedisDict(DurableDict):
         old_encoding: Any = None,
         *,
         counter_key: str | None = None,
+        changelog_length: int = DEFAULT_CHANGELOG_LENGTH,
         defaults: Mapping[Any, Any] | None = None,
         name: str | None = None,
+        push: bool = False,
+        push_backstop: float = DEFAULT_BACKSTOP,
     ) -> None:
         redis = import_redis()
         self.keyspace = keyspace
         self.counter_key = _counter_key(keyspace, counter_key)
+        self.changelog_key = keyspace + "changelog"
+        self.changelog_length = _log_length(changelog_length)
         self.connection = connection
         # An instance attribute, since the class cannot import redis to name them.
         self.unavailable_errors = (
@@ -99,36 +137,46 @@ class RedisDict(DurableDict):
             redis.exceptions.NoPermissionError,
             redis.exceptions.ExecAbortError,
         )
+        self._redis_response_error = redis.ResponseError
         self._owns_connection = False
-        self._may_seed = True
+        self._may_seed = self._may_read_log = True
         if isinstance(connection, redis.cluster.RedisCluster):
             self._check_one_slot()
-        self._scripts = ChangeScripts(connection, keyspace, self.counter_key)
+        self._scripts = self.scripts_class(
+            connection,
+            [keyspace, self.counter_key, self.changelog_key],
+            self.changelog_length,
+        )
+        if push and not isinstance(connection, redis.cluster.RedisCluster):
+            # Changes are announced on a channel named after the counter.
+            self._push = redis_push(
+                name or keyspace, connection, self.counter_key, push_backstop
+            )
         super().__init__(
             autosync, encoding, old_encoding, defaults=defaults, name=name or keyspace
         )
 
     def _check_one_slot(self) -> None:
         """A script and a MULTI may only touch keys of one cluster slot."""
-        slots = [
-            self.connection.keyslot(key) for key in (self.keyspace, self.counter_key)
-        ]
-        if slots[0] != slots[1]:
+        keys = (self.keyspace, self.counter_key, self.changelog_key)
+        slots = [self.connection.keyslot(key) for key in keys]
+        if len(set(slots)) > 1:
             raise ValueError(
-                f"RedisDict {self.keyspace!r}: the hash and its counter "
-                f"{self.counter_key!r} fall in different Redis Cluster slots "
-                f"({slots[0]} and {slots[1]}). Put a hash tag in the keyspace, "
-                f"such as {'{' + self.keyspace + '}'!r}, so both use one slot."
+                f"RedisDict {self.keyspace!r}: the hash, its counter "
+                f"{self.counter_key!r} and its change log fall in different Redis "
+                f"Cluster slots ({', '.join(map(str, slots))}). Put a hash tag in "
+                "the keyspace, "
+                f"such as {'{' + self.keyspace + '}'!r}, so all three use one slot."
             )
 
     # -- The backend contract ---------------------------------------------------
 
     def persist(self, key: Any, value: Any) -> None:
-        self._scripts.set(self._field(key), self._encode(value))
+        self._report(self._scripts.set(self._field(key), self._encode(value)))
 
     def depersist(self, key: Any) -> None:
         """Delete *key*; a key that is not stored changes nothing."""
-        self._scripts.pop(self._field(key))
+        self._report(self._scripts.pop(self._field(key)))
 
     def durables(self) -> dict[Any, Any]:
         return self._read(seed=False)[1]
@@ -148,6 +196,33 @@ class RedisDict(DurableDict):
                 self._may_seed = False  # a read-only user or replica: just read
         return self._read(seed=False)
 
+    def _load_changes(self, since: Any) -> tuple[Any, dict[Any, Any]] | None:
+        """The keys changed since *since*, from the change log: one ``EVALSHA``.
+        ``None`` (reload everything) when the log cannot tell."""
+        if not self._may_read_log or not self.changelog_length:
+            return None
+        try:
+            reply = self._scripts.changes(since, len(self._stored) // 2 + 100)
+        except self.unavailable_errors:
+            raise  # ClusterDownError and TryAgainError are ResponseErrors too
+        except self._readonly_errors + (self._redis_response_error,):
+            # Not allowed to run scripts, or a Redis older than 7 (no script
+            # flags): read the whole hash, as the original does.
+            self._may_read_log = False
+            return None
+        if reply is None:
+            return None
+        token, fields, values, cleared = reply
+        changes = dict.fromkeys(self._stored, _MISSING) if cleared else {}
+        changes.update(self._decode_changes(zip(fields, values)))
+        return token, changes
+
+    def _report(self, reply: tuple[Any, Any, Any]) -> Any:
+        """Tell the base class which counter a change replaced; its result."""
+        before, after, result = reply
+        self._wrote(before, after)
+        return result
+
     def _read(self, seed: bool) -> tuple[Any, dict[Any, Any]]:
         """The counter and the hash, read in one MULTI/EXEC: an exact pair."""
         with self.connection.pipeline(transaction=True) as pipe:
@@ -161,12 +236,12 @@ class RedisDict(DurableDict):
         )
 
     def _pop(self, key: Any, default: Any) -> Any:
-        stored = self._scripts.pop(self._field(key))
+        stored = self._report(self._scripts.pop(self._field(key)))
         return default if stored is None else self._decode(stored)
 
     def _setdefault(self, key: Any, default: Any) -> Any:
-        stored = self._scripts.setdefault(self._field(key), self._encode(default))
-        return self._decode(stored)
+        field, encoded = self._field(key), self._encode(default)
+        return self._decode(self._report(self._scripts.setdefault(field, encoded)))
 
     # -- Bulk changes: one script, one token change --------------------------------
 
@@ -185,9 +260,8 @@ class RedisDict(DurableDict):
     def clear(self) -> None:
         """Delete the whole hash (keys this process has not seen too), as one
         change; an empty store is left alone."""
-        self._scripts.clear()
-        for key in list(self._stored):
-            self._patch(key)
+        self._report(self._scripts.clear())
+        self._patch_many({}, list(self._stored))
 
     def _field(self, key: Any) -> str:
         # Redis would store 1 and "1" as the same field, which reads back as "1".
@@ -208,7 +282,7 @@ class RedisDict(DurableDict):
         if problems:
             raise ImproperlyConfigured(f"DURABLEDICTS[{name!r}]: {' '.join(problems)}")
         keyspace = config.get("KEYSPACE") or f"durabledict:{name}"
-        kwargs = cls.common_kwargs(name, config)
+        kwargs = {**push_kwargs(config), **cls.common_kwargs(name, config)}
         if config.get("CONNECTION"):
             return cls(keyspace, django_redis_client(config["CONNECTION"]), **kwargs)
         redis = import_redis()
@@ -245,21 +319,65 @@ class RedisDict(DurableDict):
         keyspace = config.get("KEYSPACE")
         if keyspace is not None and not (keyspace and isinstance(keyspace, str)):
             problems.append(f"KEYSPACE must be a non-empty string, not {keyspace!r}.")
-        return problems
+        return problems + push_problems(config)
+
+    def _push_status(self) -> dict[str, Any] | None:
+        """Push health (see push/__init__.py), or ``None`` without push."""
+        return None if self._push is None else self._push.status()
 
     def close(self) -> None:
-        """Disconnect the client if this dict made it (from LOCATION)."""
+        """Leave the push listener; disconnect the client if this dict made it
+        (from LOCATION)."""
+        if self._push is not None:
+            self._push.close()
         if self._owns_connection:
             self.connection.close()
 
     # -- Bulk hook of durabledict_load (see management/loadplan.py) -----------------
 
     def _apply_encoded(
-        self, encoded: Mapping[Any, Any], removals: Iterable[Any]
+        self, encoded: Mapping[Any, Any], removals: Iterable[Any], expect: Any = None
     ) -> None:
-        """As ``_apply``, with values already encoded: stored exactly as given."""
+        """As ``_apply``, with values already encoded: stored exactly as given.
+        With *expect* (a checked changeset), see ``_checked_apply``."""
         encoded = {self._field(key): value for key, value in encoded.items()}
         removals = [self._field(key) for key in removals if key not in encoded]
-        self._scripts.apply(encoded, removals)
+        if expect is None:
+            self._report(self._scripts.apply(encoded, removals))
+        else:
+            self._checked_apply(encoded, removals, expect)
         # Shown here at once, as a single write is.
         self._patch_many(self._decode_items(encoded.items()), removals)
+
+    def _checked_apply(self, encoded: dict, removals: list, expect: Any) -> None:
+        """One script applies the change if the counter still holds the token
+        the changeset's snapshot was loaded at: nothing changed since, so nothing
+        it read did. Otherwise the script changes nothing and returns the counter
+        with the values read; when they are the values the changeset saw (another
+        key changed), the script runs again expecting that counter. One EVALSHA
+        in the common case, two when other keys changed meanwhile."""
+        from django_durabledict.changeset import ChangesetConflict
+
+        # A key that is not a str can never be stored: it always reads absent.
+        fields = [k for k in expect.values if isinstance(k, str)]
+        wanted = None if expect.whole else fields
+        counter = expect.token or ""
+        for _attempt in range(CHECK_ATTEMPTS):
+            reply = self._scripts.checked_apply(encoded, removals, counter, wanted)
+            if reply[0] != CONFLICT:
+                self._report(reply)
+                return
+            counter, values = reply[1], reply[2]
+            if wanted is None:
+                items = zip(values[::2], values[1::2], strict=True)
+            else:
+                items = zip(wanted, values, strict=True)
+            current = self._decode_items(
+                (_text(field), stored) for field, stored in items if stored is not None
+            )
+            conflicts = expect.conflicts(current)
+            if conflicts:
+                raise ChangesetConflict(self, conflicts)
+        raise ChangesetConflict(
+            self, [], f"other writers kept changing it ({CHECK_ATTEMPTS} attempts)"
+        )

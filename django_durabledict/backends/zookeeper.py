@@ -24,12 +24,27 @@ connection), bumps a local *generation*. ``last_updated()`` returns
   zxids are assigned by the ensemble's leader and only grow, so they mean the same
   in every process: two workers that loaded the same state report the same zxid,
   and the one with the smaller zxid is behind.
+
+Incremental sync. Each watch event also records *what* changed: a data watch the
+key it names, the root's children watch "the listing". A sync after a few
+changes reads just those keys again (and, for the listing, the root's children,
+reading each new child and dropping each one gone), re-arming their watches,
+with the same re-read-while-a-watch-fires rule as a full load, so the snapshot is
+still the store as of one moment: a key whose watch has not fired has not
+changed since it was read. A connection loss, or a change to the root itself,
+means a full reload.
+
+A write's own view. A write waits for its own watch events (``_write``), then
+loads the changes recorded (its own key and any other process's), so the
+writer shows a state the store held, never its write on an older snapshot.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -43,7 +58,7 @@ from django_durabledict.backends.zookeeper_client import (
     kazoo,
     make_client,
 )
-from django_durabledict.base import DurableDict
+from django_durabledict.base import _MISSING, DurableDict
 from django_durabledict.encoding import DefaultEncoding
 
 if TYPE_CHECKING:  # kazoo is imported only when a dict is built
@@ -54,7 +69,8 @@ __all__ = ["ZookeeperDict", "ZookeeperToken", "ZookeeperUnavailable"]
 
 logger = logging.getLogger("django_durabledict")
 
-#: Reads of the whole dict before a read that keeps meeting writes gives up.
+#: Reads of the whole dict in a row before a read that keeps meeting writes
+#: backs off between reads (see ``ZookeeperDict._consistent_items``).
 CONSISTENT_READ_ATTEMPTS = 5
 
 
@@ -118,6 +134,11 @@ class ZookeeperDict(DurableDict):
         self._owns_client = self._ready = False
         self._zxid = self._generation = 0
         self._generation_lock = threading.Lock()
+        # What watch events said changed since the last load took them (guarded
+        # by _generation_lock); None: unknown, reload everything.
+        self._dirty: set[str] | None = None
+        self._dirty_listing = False
+        self._names: set[str] = set()  # the root's children, as of the snapshot
         self._link = ClientLink(
             connection, self.operation_timeout, self._connected, self._disconnected
         )
@@ -145,6 +166,7 @@ class ZookeeperDict(DurableDict):
         try:
             self._write(ops.delete, path)
         except kazoo().exceptions.NoNodeError:
+            self._take_report()
             raise KeyError(key) from None
 
     def durables(self) -> dict[str, Any]:
@@ -161,9 +183,69 @@ class ZookeeperDict(DurableDict):
     def _load(self, token: Any) -> tuple[ZookeeperToken, dict[str, Any]]:
         # The generation is read before the reads (see the module docstring), and
         # the reads are repeated while a watch fires during them.
-        generation, zxid, values = self._read()
+        generation, zxid, items = self._consistent_items(take=True)
         self._zxid = zxid
-        return ZookeeperToken(zxid, generation), values
+        return ZookeeperToken(zxid, generation), self._decode_items(items)
+
+    def _load_changes(self, since: Any) -> tuple[ZookeeperToken, dict] | None:
+        """Read again just what the watches said changed; ``None`` (reload
+        everything) after a connection loss or a change to the root."""
+        changes: dict[str, Any] = {}
+        for _attempt in range(CONSISTENT_READ_ATTEMPTS):
+            with self._generation_lock:
+                generation, names, listing = self._take_dirty()
+            if names is None:
+                return None
+            try:
+                zxid = self._read_changed(names, listing, changes)
+            except BaseException:
+                self._changed()  # what was taken is lost: reload everything
+                raise
+            if zxid is None:
+                return None  # the root is gone
+            self._zxid = max(self._zxid, zxid)
+            self._link.flush_events()
+            if self._generation == generation:
+                break
+        else:
+            # It kept changing while read: these changes may hold half of a
+            # multi-op, so publish nothing of them. A full load retries until it
+            # reads one moment of the store (see _consistent_items).
+            self._changed()
+            return None
+        return ZookeeperToken(self._zxid, generation), changes
+
+    def _take_dirty(self) -> tuple[int, set[str] | None, bool]:
+        """The generation, and what changed since the last take; call with
+        ``_generation_lock`` held."""
+        taken = self._generation, self._dirty, self._dirty_listing
+        self._dirty, self._dirty_listing = set(), False
+        return taken
+
+    def _read_changed(self, names: set[str], listing: bool, changes: dict) -> Any:
+        """Read *names* (and the listing) into *changes*; the newest zxid seen,
+        or ``None`` when the root is gone."""
+        known = set(self._names) if listing else None
+        try:
+            children, zxid, items, unreadable = self._retry(
+                ops.read_changed, self.keyspace, self._changed, names, known
+            )
+        except kazoo().exceptions.NoNodeError:
+            return None
+        if children is not None:
+            self._names = set(children)
+            for name in known - self._names:
+                changes[name] = _MISSING
+        for name in unreadable:
+            logger.error("%s: no permission to read key %r; left out", self, name)
+        if children is None:  # no listing: the reads say what exists
+            for name, data in items:
+                if data is None:
+                    self._names.discard(name)
+                else:
+                    self._names.add(name)
+        changes.update(self._decode_changes(items))
+        return zxid
 
     def _pop(self, key: Any, default: Any) -> Any:
         path = self._path(key)
@@ -187,24 +269,49 @@ class ZookeeperDict(DurableDict):
         """Every ZooKeeper call goes through the client's retry policy."""
         return self.connection.retry(func, self._link, *args)
 
-    def _write(self, func: Any, *args: Any) -> Any:
+    def _write(self, func: Any, path: Any, *args: Any) -> Any:
         """Run a write, then wait until its watch events have run here, so every
-        dict sharing this client sees the write on its next sync."""
-        result = self._retry(func, *args)
+        dict sharing this client sees the write on its next sync. The base class
+        is told to load what changed (``_wrote``): the keys written (marked here
+        too, so a new key is read in the same round trip as the listing), and
+        any other process's change whose event arrived first."""
+        result = self._retry(func, path, *args)
         self._link.flush_events()
+        with self._generation_lock:
+            current = ZookeeperToken(self._zxid, self._generation)
+            if self._dirty is not None and not (self._dirty or self._dirty_listing):
+                # No watch fired: the write changed nothing (setdefault of a key
+                # that exists), nor did anyone else. Patching shows the store.
+                self._wrote(current, current)
+                return result
+            if self._dirty is not None:
+                if path == self.keyspace:  # a bulk write: data, removals
+                    self._dirty.update([*args[0], *args[1]])
+                else:
+                    self._dirty.add(path.rsplit("/", 1)[1])
+        self._wrote(None, None)
         return result
 
     def _read(self) -> tuple[int, int, dict[str, Any]]:
-        """``(generation, zxid, values)``: the store as of one moment, unless
-        writes kept landing during every attempt, in which case the generation
-        returned is already stale and the next sync reloads."""
-        generation, zxid, items = self._consistent_items(strict=False)
+        """``(generation, zxid, values)``: the store as of one moment."""
+        generation, zxid, items = self._consistent_items()
         return generation, zxid, self._decode_items(items)
 
     def _changed(self, event: Any = None) -> None:
-        """A watch fired, or the connection dropped: the next sync reloads."""
+        """A watch fired, or the connection dropped: the next sync reloads what
+        the event names (everything, for a connection loss or the root)."""
         with self._generation_lock:
             self._generation += 1
+            if self._dirty is None:
+                return
+            path = getattr(event, "path", None)
+            if path is None or not path.startswith(self.keyspace + "/"):
+                if path == self.keyspace and event.type == "CHILD":
+                    self._dirty_listing = True
+                else:
+                    self._dirty = None  # a connection loss, the root itself
+                return
+            self._dirty.add(path[len(self.keyspace) + 1 :])
 
     def _connected(self) -> None:
         # On kazoo's connection thread: spawn, never call ZooKeeper from here.
@@ -263,15 +370,18 @@ class ZookeeperDict(DurableDict):
     def _raw_snapshot(self) -> dict[str, bytes]:
         """Every key with its znode data, as of one moment (see
         ``_consistent_items``); ``ZookeeperUnavailable`` if the dict kept changing."""
-        return dict(self._consistent_items(strict=True)[2])
+        return dict(self._consistent_items()[2])
 
     def _apply_encoded(
-        self, encoded: Mapping[Any, Any], removals: Iterable[Any]
+        self, encoded: Mapping[Any, Any], removals: Iterable[Any], expect: Any = None
     ) -> None:
-        """As ``_apply``, with values already encoded (stored as given)."""
+        """As ``_apply``, with values already encoded (stored as given). With
+        *expect* (a checked changeset) the multi-op also checks the version of
+        every key read (see ``zookeeper_bulk.apply``)."""
         data = {key: to_bytes(value, self._path(key)) for key, value in encoded.items()}
         removals = [validate_name(key) for key in removals if key not in data]
-        self._write(bulk.apply, self.keyspace, data, removals, self.acl)
+        guard = None if expect is None else _Guard(self, expect)
+        self._write(bulk.apply, self.keyspace, data, removals, self.acl, guard)
         # Shown here at once, as a single write is.
         self._patch_many(self._decode_items(data.items()), removals)
 
@@ -281,7 +391,7 @@ class ZookeeperDict(DurableDict):
         """Keys, values and a transaction size ZooKeeper would refuse."""
         return bulk.problems(self.keyspace, encoded, list(removals))
 
-    def _consistent_items(self, strict: bool) -> tuple[int, int, list]:
+    def _consistent_items(self, take: bool = False) -> tuple[int, int, list]:
         """``(generation, zxid, [(key, data)])``, read while no watch fired.
 
         ZooKeeper delivers the watch event of a change before any reply that shows
@@ -291,20 +401,75 @@ class ZookeeperDict(DurableDict):
         touched keys read after it, in which case the read shows the store just
         after it. So once kazoo has run the callbacks received so far
         (``flush_events``), an unchanged generation means the items are the store
-        as of one moment: a multi-op is seen whole or not at all."""
-        for _attempt in range(CONSISTENT_READ_ATTEMPTS):
-            generation = self._generation
-            zxid, items, unreadable = self._retry(
-                ops.read_all, self.keyspace, self._changed
-            )
+        as of one moment: a multi-op is seen whole or not at all.
+
+        After ``CONSISTENT_READ_ATTEMPTS`` reads in a row that met a write, it
+        backs off (randomly, up to 50 ms) and reads again, for up to
+        ``operation_timeout`` seconds, then raises ``ZookeeperUnavailable`` (a sync
+        keeps its snapshot). It never returns a read that met a write: that could
+        hold half of a multi-op (a changeset), a state the store never held.
+
+        With *take* (a load whose result is published), what the watches said
+        changed is cleared first: this read re-arms every watch."""
+        attempt, deadline = 0, None
+        while True:
+            with self._generation_lock:
+                generation = self._generation
+                if take:
+                    self._take_dirty()
+            try:
+                zxid, items, unreadable = self._retry(
+                    ops.read_all, self.keyspace, self._changed
+                )
+            except BaseException:
+                self._changed()  # what was cleared is lost: reload everything
+                raise
             self._link.flush_events()
             if self._generation == generation:
                 break
-        else:
-            if strict:
+            attempt += 1
+            if attempt < CONSISTENT_READ_ATTEMPTS:
+                continue
+            now = time.monotonic()
+            deadline = deadline or now + self.operation_timeout
+            if now > deadline:
                 raise ZookeeperUnavailable(
                     f"{self}: the dict kept changing while it was read"
                 )
+            time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
         for name in unreadable:
             logger.error("%s: no permission to read key %r; left out", self, name)
+        if take:
+            self._names = {name for name, _ in items} | set(unreadable)
         return generation, zxid, items
+
+
+class _Guard:
+    """A checked changeset's expectation, as ``zookeeper_bulk.apply`` needs it."""
+
+    def __init__(self, durable: ZookeeperDict, expect: Any) -> None:
+        self.durable, self.expect = durable, expect
+        self.versions: dict[str, int] = {}
+
+    def keys(self, existing: set[str]) -> list[str]:
+        return [key for key in self.expect.keys_to_read(existing) if key in existing]
+
+    def absent(self) -> list[str]:
+        # A key that is not a valid znode name can never be stored.
+        return [k for k, v in self.expect.values.items() if v is _MISSING and _valid(k)]
+
+    def verify(self, current: dict[str, bytes]) -> None:
+        from django_durabledict.changeset import ChangesetConflict
+
+        values = self.durable._decode_items(current.items())
+        conflicts = self.expect.conflicts(values)
+        if conflicts:
+            raise ChangesetConflict(self.durable, conflicts)
+
+
+def _valid(key: Any) -> bool:
+    try:
+        validate_name(key)
+    except (TypeError, ValueError):
+        return False
+    return True

@@ -139,3 +139,45 @@ def _read_missing_root(link: ClientLink, root: str, watch: Callable[[Any], None]
     if link.wait(link.client.exists_async(root, watch)) is None:
         return 0, [], []
     raise kazoo().ForceRetryError(f"{root} was created while being read")
+
+
+def read_changed(
+    link: ClientLink,
+    root: str,
+    watch: Callable[[Any], None],
+    names: set[str],
+    known: set[str] | None,
+) -> tuple[list[str] | None, int, list[tuple[str, bytes | None]], list[str]]:
+    """``(children, zxid, [(name, data or None)], unreadable names)``: what an
+    incremental sync reads. Each name in *names* is read again (``None``: gone),
+    re-arming its data watch. With *known* (the children as of the snapshot), the
+    root's children are listed too, re-arming the children watch, and every new
+    child is read; *children* is then the listing, else ``None``.
+
+    Pipelined: the listing and the reads of *names* go out together, the reads of
+    new children after. ``NoNodeError`` when the root is gone (a full reload
+    handles that). Never waits for a reconnection."""
+    client, errors = link.client, kazoo().exceptions
+    link.wait_connected(0)
+    listing = None if known is None else client.get_children_async(root, watch, True)
+    pending = {name: client.get_async(f"{root}/{name}", watch) for name in names}
+    children, zxid = None, 0
+    if listing is not None:
+        children, stat = link.wait(listing)
+        zxid = max(stat.czxid, stat.pzxid)
+        for name in set(children) - known - names:
+            pending[name] = client.get_async(f"{root}/{name}", watch)
+    items, unreadable = [], []
+    for name, result in pending.items():
+        try:
+            data, stat = link.wait(result)
+        except errors.NoNodeError:
+            items.append((name, None))
+            continue
+        except errors.NoAuthError:
+            unreadable.append(name)
+            items.append((name, None))
+            continue
+        zxid = max(zxid, stat.mzxid)
+        items.append((name, data))
+    return children, zxid, items, unreadable
