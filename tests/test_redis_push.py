@@ -212,3 +212,24 @@ def test_a_message_during_a_reload_is_not_lost(log, counted, keyspace):
     assert reader["v"] == 1 and reader._push.dirty
     reader.sync()
     assert reader["v"] == 2
+
+
+def test_configured_with_push_and_stopped_by_close_all(keyspace):
+    from django.test import override_settings
+
+    from django_durabledict.registry import dicts
+
+    entry = {
+        "BACKEND": "django_durabledict.backends.redis.RedisDict",
+        "LOCATION": "redis://{}:{}/0".format(*servers.address("redis")),
+        "KEYSPACE": keyspace,
+        "PUSH": True,
+        "PUSH_BACKSTOP": 2,
+    }
+    with override_settings(DURABLEDICTS={"pushed": entry}):
+        d = dicts["pushed"]
+        assert servers.wait_until(d._push.is_live, 10)
+        assert d._push.backstop == 2 and d.status().push["live"]
+        dicts.close_all()
+        assert servers.wait_until(lambda: push.listeners() == [], 10)
+        assert d._push_status()["live"] is False

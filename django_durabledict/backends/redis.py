@@ -205,7 +205,7 @@ class RedisDict(DurableDict):
             reply = self._scripts.changes(since, len(self._stored) // 2 + 100)
         except self.unavailable_errors:
             raise  # ClusterDownError and TryAgainError are ResponseErrors too
-        except self._readonly_errors + (self._redis_response_error,):
+        except (*self._readonly_errors, self._redis_response_error):
             # Not allowed to run scripts, or a Redis older than 7 (no script
             # flags): read the whole hash, as the original does.
             self._may_read_log = False
@@ -214,7 +214,7 @@ class RedisDict(DurableDict):
             return None
         token, fields, values, cleared = reply
         changes = dict.fromkeys(self._stored, _MISSING) if cleared else {}
-        changes.update(self._decode_changes(zip(fields, values)))
+        changes.update(self._decode_changes(zip(fields, values, strict=False)))
         return token, changes
 
     def _report(self, reply: tuple[Any, Any, Any]) -> Any:

@@ -60,8 +60,7 @@ def _connection_params(using: str) -> dict[str, Any]:
 class PgListener(Listener):
     kind = "postgresql"
 
-    def __init__(self, key: Any, using: str) -> None:
-        params = _connection_params(using)
+    def __init__(self, key: Any, params: dict[str, Any]) -> None:
         where = f"{params.get('host') or 'local'}:{params.get('port') or 5432}"
         super().__init__(key, f"PostgreSQL {where}/{params.get('dbname')}")
         self._params = params
@@ -106,4 +105,6 @@ def attach_pg(state: PushState, using: str, channel: str) -> PgListener:
     settings = connections[using].settings_dict
     parts = ("HOST", "PORT", "NAME", "USER")
     key = ("postgresql", *(settings.get(part) for part in parts))
-    return attach(state, key, channel, lambda: PgListener(key, using))
+    return attach(
+        state, key, channel, lambda: PgListener(key, _connection_params(using))
+    )
