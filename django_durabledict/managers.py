@@ -333,10 +333,11 @@ def new_row(model: Any, name: str) -> Any:
 
 
 def _can_return(connection: Any) -> bool:
-    # RETURNING after ON DUPLICATE KEY UPDATE is not MySQL/MariaDB syntax.
-    return connection.vendor != "mysql" and bool(
-        connection.features.can_return_columns_from_insert
-    )
+    # MariaDB 10.5+ returns the updated row after ON DUPLICATE KEY UPDATE, as
+    # PostgreSQL and SQLite do after ON CONFLICT; MySQL has no RETURNING.
+    if connection.vendor == "mysql" and not connection.mysql_is_mariadb:
+        return False
+    return bool(connection.features.can_return_columns_from_insert)
 
 
 class DurableNamespaceManager(models.Manager.from_queryset(DurableNamespaceQuerySet)):

@@ -106,8 +106,8 @@ def _random_write(durable: Any, rng: random.Random) -> dict:
 
 
 def _read_once(durable: Any, rng: random.Random, acked: Any) -> tuple:
-    if rng.random() < 0.01:
-        time.sleep(0.5)  # fall behind the pruning horizon
+    if rng.random() < 0.006:
+        time.sleep(1.0)  # fall behind the pruning horizon (TOMBSTONE_MAX_AGE 0.3)
     lower = acked.value  # acknowledged before this sync starts
     durable.sync()
     return lower, canonical(durable.copy())

@@ -44,6 +44,8 @@ def test_queries_per_request(client):
 def test_a_write_from_code_is_seen_by_the_next_request(client):
     client.get("/sync/")
     dicts["features"]["flag"] = "from code"
-    # The write itself brought this process's snapshot up to the store's version
-    # (a writer's own view), so the next request has nothing to load.
+    # The write created the namespace, so it replaced no version the dict showed:
+    # the dict loaded the changes (and the token) at once, nothing is left to do.
     assert get_flag(client) == ("from code", 0)
+    dicts["features"]["flag"] = "again"  # patched in: the token moved since
+    assert get_flag(client) == ("again", 1)

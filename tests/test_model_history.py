@@ -23,7 +23,7 @@ from tests.modelsupport import combo
 pytestmark = pytest.mark.slow
 
 #: Writers and readers per database, and operations per process.
-WRITERS, READERS, WRITES, SYNCS = 3, 3, 350, 800
+WRITERS, READERS, WRITES, SYNCS = 3, 3, 250, 900
 
 
 class Process:
@@ -112,7 +112,7 @@ def test_every_snapshot_is_the_store_at_some_version(store):
     version = DurableNamespace.objects.using(database).version(namespace)
     setup = {"databases": {database: connections[database].settings_dict["NAME"]}}
     options = {"cache": cache, "namespace": namespace, "database": database}
-    options.update(autosync=False, tombstone_max_age=0.5)
+    options.update(autosync=False, tombstone_max_age=0.3)
     context = multiprocessing.get_context("spawn")
     acked = context.Value("q", version)
     roles = ["writer"] * WRITERS + ["reader"] * READERS

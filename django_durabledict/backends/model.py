@@ -11,8 +11,9 @@ Two ways to use it:
   ``value_col``; with no version in the database the backstop simply reloads.
 
 Costs: a sync when nothing changed is one cache round trip and no query; a sync
-after a change is one query (rows and version together); reads with ``autosync``
-off touch neither. See docs/backends/model.rst for the failure behaviour.
+after a change is one query (on DurableSetting, of the rows changed since the
+snapshot: see ``modelsync.py``); reads with ``autosync`` off touch neither. See
+docs/backends/model.rst for the failure behaviour.
 
 Consistency caveats: the cache must be shared by every process (memcached, Redis);
 with a process-local cache (locmem) other processes only see changes at their
