@@ -41,7 +41,7 @@ def run(pipe: Any, setup: dict, role: str, options: dict, acked: Any, seed: int)
     if role == "writer":
         records = [_write_once(durable, rng, acked) for _ in range(count)]
     else:
-        records = [_read_once(durable, rng, acked) for _ in range(count)]
+        records = [_read_once(durable, rng, acked, i) for i in range(count)]
     pipe.send({"records": records, **loads})
     pipe.recv()  # every process is done: the last sync must show the last state
     durable.sync()
@@ -105,9 +105,12 @@ def _random_write(durable: Any, rng: random.Random) -> dict:
     return dict.fromkeys(keys, DELETED)
 
 
-def _read_once(durable: Any, rng: random.Random, acked: Any) -> tuple:
-    if rng.random() < 0.006:
-        time.sleep(1.0)  # fall behind the pruning horizon (TOMBSTONE_MAX_AGE 0.3)
+def _read_once(durable: Any, rng: random.Random, acked: Any, index: int) -> tuple:
+    # Fall behind the pruning horizon (TOMBSTONE_MAX_AGE 0.3) now and then, and
+    # once early on for certain, while the writers are still writing and pruning,
+    # so that the full-reload fallback is taken on a fast machine too.
+    if index == 20 or rng.random() < 0.006:
+        time.sleep(1.0)
     lower = acked.value  # acknowledged before this sync starts
     durable.sync()
     return lower, canonical(durable.copy())
