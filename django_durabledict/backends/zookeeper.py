@@ -69,6 +69,9 @@ logger = logging.getLogger("django_durabledict")
 
 #: Reads of the whole dict before a read that keeps meeting writes gives up.
 CONSISTENT_READ_ATTEMPTS = 5
+#: Reads of the changed keys before an incremental sync that keeps meeting
+#: writes gives up for now (each reads only what changed during the last).
+INCREMENTAL_READ_ATTEMPTS = 20
 
 
 class ZookeeperToken(NamedTuple):
@@ -188,11 +191,13 @@ class ZookeeperDict(DurableDict):
         """Read again just what the watches said changed; ``None`` (reload
         everything) after a connection loss or a change to the root."""
         changes: dict[str, Any] = {}
-        for _attempt in range(CONSISTENT_READ_ATTEMPTS):
+        names_before, listed, newest = set(self._names), False, self._zxid
+        for _attempt in range(INCREMENTAL_READ_ATTEMPTS):
             with self._generation_lock:
                 generation, names, listing = self._take_dirty()
             if names is None:
                 return None
+            listed |= listing
             try:
                 zxid = self._read_changed(names, listing, changes)
             except BaseException:
@@ -200,13 +205,27 @@ class ZookeeperDict(DurableDict):
                 raise
             if zxid is None:
                 return None  # the root is gone
-            self._zxid = max(self._zxid, zxid)
+            newest = max(newest, zxid)
             self._link.flush_events()
             if self._generation == generation:
-                break
-        # As in _consistent_items: a dict that kept changing returns a generation
-        # that is already stale, so the next sync reads what changed since.
-        return ZookeeperToken(self._zxid, generation), changes
+                self._zxid = newest
+                return ZookeeperToken(newest, generation), changes
+        return self._give_up(changes, listed, names_before)
+
+    def _give_up(self, changes: dict, listed: bool, names: set[str]):
+        """Writes kept landing during every attempt, so the keys read may come
+        from different moments. Publish nothing new (the snapshot held stays, a
+        state the store held); mark what was read as changed again, and move the
+        generation, so the next sync tries again."""
+        logger.info("%s: the dict kept changing while it was read; trying later", self)
+        with self._generation_lock:
+            self._names = names
+            if self._dirty is not None:
+                self._dirty.update(changes)
+                self._dirty_listing |= listed
+            stale = ZookeeperToken(self._zxid, self._generation)
+            self._generation += 1
+        return stale, {}
 
     def _take_dirty(self) -> tuple[int, set[str] | None, bool]:
         """The generation, and what changed since the last take; call with
@@ -231,12 +250,14 @@ class ZookeeperDict(DurableDict):
                 changes[name] = _MISSING
         for name in unreadable:
             logger.error("%s: no permission to read key %r; left out", self, name)
-        if children is None:  # no listing: the reads say what exists
-            for name, data in items:
-                if data is None:
-                    self._names.discard(name)
-                else:
-                    self._names.add(name)
+        # The reads say what exists now. A child listed but gone when read must
+        # leave the names too, or a later listing that shows it re-created would
+        # not count it as new, and never read it.
+        for name, data in items:
+            if data is not None:
+                self._names.add(name)
+            elif name not in unreadable:
+                self._names.discard(name)
         changes.update(self._decode_changes(items))
         return zxid
 

@@ -103,7 +103,14 @@ def apply(
         failures = [r for r in results if isinstance(r, Exception)]
         if not failures:
             return
-        conflicts = (errors.NodeExistsError, errors.NoNodeError, errors.RolledBackError)
+        # The op that failed, and the others: RolledBack before it, and
+        # RuntimeInconsistency after it (ZooKeeper 3.5 and later).
+        conflicts = (
+            errors.NodeExistsError,
+            errors.NoNodeError,
+            errors.RolledBackError,
+            errors.RuntimeInconsistency,
+        )
         other = [f for f in failures if not isinstance(f, conflicts)]
         if other:
             raise other[0]  # e.g. NoAuthError: nothing was applied
