@@ -117,8 +117,20 @@ def _settled(token: Callable[[Any], Any]) -> Callable[[Any], None]:
     return settle
 
 
+class _BytesJSON:
+    """JSON as bytes: kazoo on Python 3 stores bytes only, and the original's
+    ``JSONEncoding`` returns str."""
+
+    @staticmethod
+    def encode(value: Any) -> bytes:
+        return json.dumps(value).encode()
+
+    @staticmethod
+    def decode(data: bytes) -> Any:
+        return json.loads(data)
+
+
 def zookeeper_pairs(address: str, size: int, rounds: int) -> list[dict[str, Any]]:
-    from durabledict.encoding import JSONEncoding
     from durabledict.zookeeper import ZookeeperDict as OriginalZookeeperDict
     from kazoo.client import KazooClient
 
@@ -141,10 +153,10 @@ def zookeeper_pairs(address: str, size: int, rounds: int) -> list[dict[str, Any]
         ours = ZookeeperDict(root + "/ours", clients[1], autosync=False)
         ours_writer = ZookeeperDict(root + "/ours", clients[2], autosync=False)
         theirs = OriginalZookeeperDict(
-            root + "/original", clients[1], autosync=False, encoding=JSONEncoding
+            root + "/original", clients[1], autosync=False, encoding=_BytesJSON
         )
         theirs_writer = OriginalZookeeperDict(
-            root + "/original", clients[2], autosync=False, encoding=JSONEncoding
+            root + "/original", clients[2], autosync=False, encoding=_BytesJSON
         )
         return [
             _pair(
