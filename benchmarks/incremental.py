@@ -34,7 +34,9 @@ def _pair(ours: tuple, theirs: tuple, changes: int, rounds: int) -> dict[str, An
     reader has been told of the writes (ZooKeeper's watch events)."""
     samples: list[list[float]] = [[], []]
     for number in range(rounds + 2):  # two warm-up pairs
-        for sample, (reader, write, settle) in zip(samples, (ours, theirs), strict=True):
+        for sample, (reader, write, settle) in zip(
+            samples, (ours, theirs), strict=True
+        ):
             for i in range(changes):
                 write(key_name(i * 7 % 1000), number * 1000 + i)
             settle(reader)

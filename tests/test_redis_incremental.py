@@ -73,7 +73,9 @@ class IncrementalMachine(RuleBasedStateMachine):
         """The changes since the reader's token, applied to its snapshot, are the
         full reload read right after them (no write can come in between)."""
         reader = self.reader
-        changes = reader._load_changes(reader.last_synced) if reader.last_synced else None
+        changes = (
+            reader._load_changes(reader.last_synced) if reader.last_synced else None
+        )
         if changes is not None:
             token, changed = changes
             patched = {**reader._stored, **changed}

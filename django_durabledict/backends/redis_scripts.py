@@ -184,8 +184,9 @@ return {before, after, 1}
 # The reader's side: KEYS as above; ARGV: the token held, the most fields worth
 # fetching. Returns {counter, fields, values, cleared} (a value nil: deleted;
 # cleared 1: the hash was cleared in between, so every key not in fields is
-# gone), or {nil} when the log cannot say what changed: reload everything. Read-only, so it runs
-# on replicas and under a user allowed only reads and EVALSHA.
+# gone), or {nil} when the log cannot say what changed: reload everything.
+# Read-only, so it runs on replicas and under a user allowed only reads and
+# EVALSHA.
 CHANGES = """#!lua flags=no-writes
 local now = redis.call('GET', KEYS[2])
 if not now or not string.match(now, '^%d+$') then return {false} end
@@ -221,7 +222,8 @@ end
 if expect ~= now then return {false} end
 local values = {}
 for i = 1, #fields, 1000 do
-  local chunk = redis.call('HMGET', KEYS[1], unpack(fields, i, math.min(i + 999, #fields)))
+  local last = math.min(i + 999, #fields)
+  local chunk = redis.call('HMGET', KEYS[1], unpack(fields, i, last))
   for j = 1, #chunk do values[#values + 1] = chunk[j] end
 end
 return {now, fields, values, cleared}
