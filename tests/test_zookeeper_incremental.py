@@ -142,3 +142,36 @@ def test_an_incremental_sync_reads_only_what_changed():
         delete_tree(other, root)
         stop(client)
         stop(other)
+
+
+def test_a_write_after_another_process_wrote_shows_both():
+    """Issue 15's reproduction on ZooKeeper: another client writes ``theirs``,
+    this dict (autosync off) writes ``mine``: it shows {theirs, mine}. The
+    other write's watch event reaches this client before the reply to its own
+    write; the write then reads what the events named."""
+    client, other, root = started(hosts()), started(hosts()), unique_root()
+    try:
+        mine = ZookeeperDict(root, client, autosync=False)
+        theirs = ZookeeperDict(root, other, autosync=False)
+        mine["a"] = theirs["b"] = 0
+        client.sync(root)  # the event of "b" has reached mine's client
+        flush(client)
+        mine.sync()
+        sent = count_requests(client)
+        mine["a"] = 1  # nobody else wrote: the write, then its own key
+        assert sent == ["SetData", "GetData"]
+        theirs["theirs"] = "1"
+        sent.clear()
+        mine["mine"] = "2"
+        assert mine.copy() == {"a": 1, "b": 0, "theirs": "1", "mine": "2"}
+        # The listing and "mine" in one round trip, then the new "theirs".
+        assert sent == ["Create", "GetChildren2", "GetData", "GetData"]
+        theirs["b"] = 5
+        sent.clear()
+        mine["a"] = 2
+        assert mine.copy() == {"a": 2, "b": 5, "theirs": "1", "mine": "2"}
+        assert sorted(sent) == ["GetData", "GetData", "SetData"]  # one round trip
+    finally:
+        delete_tree(other, root)
+        stop(client)
+        stop(other)
