@@ -39,6 +39,16 @@ def parse(argv: list[str]) -> argparse.Namespace:
         help="write pyinstrument profiles of SYSTEM instead",
     )
     parser.add_argument(
+        "--change-rounds",
+        type=int,
+        help="propagation rounds per system (default 11; 1 with --smoke)",
+    )
+    parser.add_argument(
+        "--change-size",
+        type=int,
+        help="keys in the store for the propagation rounds (default: the large one)",
+    )
+    parser.add_argument(
         "--size",
         type=int,
         default=10000,
@@ -70,7 +80,12 @@ def main(argv: list[str]) -> int:
         return 0
     names = args.systems.split(",") if args.systems else None
     print(f"benchmarks: {'smoke' if args.smoke else 'full'} run, results in {out}")
-    gathered = runner.run(names, args.smoke)
+    gathered = runner.run(
+        names,
+        args.smoke,
+        change_rounds=args.change_rounds,
+        change_size=args.change_size,
+    )
     summary = report.write(gathered, out)
     if args.sample:
         report.write_sample(out, ROOT / "benchmarks")

@@ -138,6 +138,8 @@ def summarize_rounds(rounds, counted, counts, size, remote) -> dict[str, Any]:
         "counted_requests": counted["requests"],
     }
     if seen:
-        result["latency"] = stats([r["latency_ns"] for r in seen])
+        latencies = sorted(r["latency_ns"] for r in seen)
+        p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
+        result["latency"] = stats(latencies, p99=p99)
         result["first_request"] = stats([r["request_ns"] for r in seen])
     return result

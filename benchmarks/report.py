@@ -86,7 +86,10 @@ def _propagation(change: dict[str, Any] | None) -> str:
     if not change["propagated"]:
         return "not seen"
     requests = sorted(change["requests"])[len(change["requests"]) // 2]
-    text = f"{requests} req, {change['latency']['median'] / 1e6:.2f} ms"
+    latency = change["latency"]
+    text = f"{requests} req, {latency['median'] / 1e6:.2f} ms"
+    if "p99" in latency:
+        text += f" (p99 {latency['p99'] / 1e6:.2f} ms, {latency['rounds']} rounds)"
     return text if change["writer"] == "another process" else text + " (same process)"
 
 

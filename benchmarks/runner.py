@@ -112,9 +112,21 @@ def measure(system, env: dict[str, str], options: dict[str, Any]) -> dict[str, A
     return result
 
 
-def run(names: list[str] | None, smoke: bool, log=print) -> dict[str, Any]:
-    """Measure the systems named (all when None); return every result."""
-    options = SMOKE if smoke else FULL
+def run(
+    names: list[str] | None,
+    smoke: bool,
+    log=print,
+    change_rounds: int | None = None,
+    change_size: int | None = None,
+) -> dict[str, Any]:
+    """Measure the systems named (all when None); return every result.
+    *change_rounds* and *change_size* override the number of propagation rounds
+    and the store size they run on (default: the large store)."""
+    options = dict(SMOKE if smoke else FULL)
+    if change_rounds:
+        options["change_rounds"] = change_rounds
+    if change_size:
+        options["change_size"] = change_size
     load_at_start = [round(x, 2) for x in os.getloadavg()]
     chosen = [s for s in SYSTEMS if names is None or s.name in names]
     wanted = {service for system in chosen for service in system.services}

@@ -56,7 +56,12 @@ def run(system: System, options: dict[str, Any], counter: RoundTripCounter):
     if populated != large:
         system.populate(large)
     result["memory"] = memory(system, large)
-    result["change"] = change_rounds(system, large, options, counter)
+    change_size = options.get("change_size") or large
+    if change_size != large:
+        system.populate(change_size)
+    result["change"] = change_rounds(system, change_size, options, counter)
+    if change_size != large:
+        system.populate(large)
     original = dict(paired.PAIRS).get(system.name)
     if original and find_spec("durabledict") is not None:
         result["paired"] = paired.run(system, original, large, options["rounds"] + 1)

@@ -16,6 +16,8 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
+    "Changeset": "django_durabledict.changeset",
+    "ChangesetConflict": "django_durabledict.changeset",
     "DurableDict": "django_durabledict.base",
     "MemoryDict": "django_durabledict.backends.memory",
     "ModelDict": "django_durabledict.backends.model",

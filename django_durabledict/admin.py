@@ -15,13 +15,16 @@ from django.contrib import admin
 from django.contrib.admin.actions import delete_selected
 from django.contrib.admin.models import DELETION, LogEntry
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.urls import reverse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.http import urlencode
 from django.utils.text import Truncator
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from django_durabledict import adminstatus
 from django_durabledict.encoding import EncoderError
 from django_durabledict.forms import (
     DurableSettingForm,
@@ -161,6 +164,58 @@ class DurableSettingAdmin(admin.ModelAdmin):
         # one transaction with the delete. Stated here so no override loses it.
         DurableSetting.objects.filter(pk__in=[s.pk for s in queryset]).delete()
 
+    # -- Extra pages: the status page and the bulk edit ---------------------------
+
+    def get_urls(self) -> list[Any]:
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        wrap = self.admin_site.admin_view
+        # Before the default URLs, whose "<path:object_id>/" would match first.
+        return [
+            path("status/", wrap(self.status_view), name=f"{prefix}_status"),
+            path("bulk-edit/", wrap(self.bulk_edit_view), name=f"{prefix}_bulk_edit"),
+            *super().get_urls(),
+        ]
+
+    # -- The status page: every dict's freshness, and who changed what ----------
+
+    def status_view(self, request: HttpRequest) -> HttpResponse:
+        """Each configured dict in this worker and in its store; recent changes.
+        Open to whoever may view DurableSetting rows."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": gettext("Durable dicts status"),
+            "dict_rows": adminstatus.dict_rows(),
+            "changes": adminstatus.recent_changes(),
+        }
+        return TemplateResponse(
+            request, "admin/django_durabledict/durablesetting/status.html", context
+        )
+
+    # -- Bulk edit: a whole namespace as one JSON object, one change -------------
+
+    def has_bulk_edit_permission(self, request: HttpRequest) -> bool:
+        """Any of add, change, delete; each kind of edit then needs its own."""
+        return any(
+            check(request)
+            for check in (
+                self.has_add_permission,
+                self.has_change_permission,
+                self.has_delete_permission,
+            )
+        )
+
+    def bulk_edit_view(self, request: HttpRequest) -> HttpResponse:
+        """Edit, preview and apply a namespace's values as one changeset (see
+        adminbulk.py)."""
+        from django_durabledict.adminbulk import BulkEdit
+
+        if not self.has_bulk_edit_permission(request):
+            raise PermissionDenied
+        return BulkEdit(self, request).respond()
+
     # -- Keys declared in DEFAULTS but not stored --------------------------------
 
     def changelist_view(
@@ -169,8 +224,16 @@ class DurableSettingAdmin(admin.ModelAdmin):
         extra_context = {
             **(extra_context or {}),
             "unstored_defaults": self.unstored_defaults(request),
+            "bulk_edit_url": self._bulk_edit_url(request),
         }
         return super().changelist_view(request, extra_context)
+
+    def _bulk_edit_url(self, request: HttpRequest) -> str | None:
+        if not self.has_bulk_edit_permission(request):
+            return None
+        url = reverse("admin:django_durabledict_durablesetting_bulk_edit")
+        namespace = request.GET.get("namespace__exact")
+        return f"{url}?{urlencode({'namespace': namespace})}" if namespace else url
 
     def unstored_defaults(self, request: HttpRequest) -> list[dict[str, Any]]:
         """Rows for the DEFAULTS keys not stored yet, each with a link that opens

@@ -11,6 +11,9 @@ class DurableDictConfig(AppConfig):
     def ready(self) -> None:
         # Imported here, not at module level: the app registry must be ready first.
         from django_durabledict import checks as durabledict_checks
+        from django_durabledict import signals
+
+        signals.connect()
 
         for check in (
             durabledict_checks.check_settings_shape,
@@ -21,8 +24,13 @@ class DurableDictConfig(AppConfig):
             durabledict_checks.check_value_types,
             durabledict_checks.check_pickle,
             durabledict_checks.check_middleware,
+            durabledict_checks.check_push_channel,
         ):
             checks.register(check, "durabledict")
         checks.register(
             durabledict_checks.check_token_cache, "durabledict", "caches", deploy=True
+        )
+        # Connects to the server: only under check --deploy, like W001.
+        checks.register(
+            durabledict_checks.check_push_reachable, "durabledict", deploy=True
         )

@@ -35,8 +35,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any
 
 from django_durabledict.encoding import (
     DecodingError,
@@ -44,11 +44,23 @@ from django_durabledict.encoding import (
     EncoderError,
     EncodingError,
 )
+from django_durabledict.status import DictStatus
+
+if TYPE_CHECKING:
+    from django_durabledict.changeset import Changeset
 
 logger = logging.getLogger("django_durabledict")
 
 # "No default given": lets pop(key, None) and pop(key, 0) behave as on dict.
 _MISSING: Any = object()
+
+#: Called as ``listener(durable, event, details)`` when a dict reloads
+#: (``"reloaded"``), loses its store (``"unavailable"``) or reaches it again
+#: (``"recovered"``). This module knows nothing of Django: the app's ``ready()``
+#: adds the listener that sends ``django_durabledict.signals``. A listener runs in
+#: the thread that noticed (possibly a client library's own thread), so it must be
+#: quick; an exception it raises is logged, never passed to the dict's caller.
+listeners: list[Callable[[DurableDict, str, dict[str, Any]], None]] = []
 
 
 class DurableDict(MutableMapping):
@@ -69,6 +81,10 @@ class DurableDict(MutableMapping):
     #: Seconds to wait before trying a store that could not be reached again, so
     #: a dead server costs at most one timeout per interval, not one per read.
     retry_interval: float = 1.0
+    #: Push invalidation (django_durabledict/push): an object whose
+    #: ``should_poll()`` says whether a sync must read the token, or ``None`` to
+    #: read it at every sync.
+    _push: Any = None
 
     def __init__(
         self,
@@ -92,6 +108,7 @@ class DurableDict(MutableMapping):
         #: Wall-clock time the store became unreachable, or ``None`` when healthy.
         self.stale_since: float | None = None
         self._retry_at = 0.0
+        self._init_status()
         self._writes = threading.local()  # each thread's last write report (_wrote)
         self._publish({}, None)
         self.sync()
@@ -201,15 +218,35 @@ class DurableDict(MutableMapping):
         self._apply_encoded(encoded, removals)
 
     def _apply_encoded(
-        self, encoded: Mapping[Any, Any], removals: Iterable[Any]
+        self, encoded: Mapping[Any, Any], removals: Iterable[Any], expect: Any = None
     ) -> None:
         """``_apply`` with values already encoded, stored exactly as given, and
         shown in this instance at once. Backends override this to make it atomic;
-        the default writes key by key."""
+        the default writes key by key.
+
+        *expect* (a ``changeset.Expectation``, from a checked changeset): raise
+        ``ChangesetConflict`` and write nothing unless the store still holds what
+        it lists. Backends compare inside their atomic change; the default
+        compares after a sync, which is not atomic against other writers."""
+        if expect is not None:
+            from django_durabledict.changeset import ChangesetConflict
+
+            self.sync()
+            conflicts = expect.conflicts(self._stored)
+            if conflicts:
+                raise ChangesetConflict(self, conflicts)
         for key, stored in encoded.items():
             self[key] = self._decode(stored)
         for key in removals:
             self.pop(key, None)
+
+    def changeset(self, check: bool = False) -> Changeset:
+        """Edits of several keys applied as one change: see
+        :class:`~django_durabledict.changeset.Changeset`. ``check=True`` refuses
+        (``ChangesetConflict``) if a key it read changed before it applied."""
+        from django_durabledict.changeset import Changeset
+
+        return Changeset(self, check=check)
 
     # -- Building from a DURABLEDICTS entry ---------------------------------------
 
@@ -276,14 +313,16 @@ class DurableDict(MutableMapping):
 
         A value that cannot be decoded is logged with this dict's name and its key
         and left out, so one bad value never hides all the others."""
-        values = {}
+        values, failed = {}, {}
         for key, stored in items:
             try:
                 values[key] = self._decode(stored)
             except DecodingError as exc:
+                failed[key] = str(exc)
                 logger.error(
                     "%s: cannot decode the value of key %r: %s", self, key, exc
                 )
+        self._note_decoding(values, failed)
         return values
 
     def _roundtrip(self, key: Any, value: Any) -> Any:
@@ -304,10 +343,16 @@ class DurableDict(MutableMapping):
         it. Never raises because the store is unreachable: the last snapshot stays
         in use and the store is tried again after ``retry_interval`` seconds."""
         self._sync(wait=True)
+        if self.stale_since is None:
+            # Here, not in _sync: autosync reads run _sync and must stay free.
+            self.synced_at = time.time()
 
     def _sync(self, wait: bool) -> None:
-        if self.stale_since is not None and time.monotonic() < self._retry_at:
-            return
+        if self.stale_since is not None:
+            if time.monotonic() < self._retry_at:
+                return
+        elif self._push is not None and not self._push.should_poll():
+            return  # push is healthy and nothing announced a change
         try:
             token = self.last_updated()
             if token is None or token != self.last_synced:
@@ -322,24 +367,36 @@ class DurableDict(MutableMapping):
         # Autosync reads pass wait=False: when another thread is already reloading
         # they keep reading the current snapshot instead of queueing behind it.
         if not self._lock.acquire(blocking=wait):
+            if self._push is not None:
+                # The reload running now may predate the change that made this
+                # sync poll: poll again next time.
+                self._push.mark_dirty()
             return
         try:
             if token is not None and token == self.last_synced:
                 return  # another thread loaded this token while we waited
-            self._load_and_publish(token)
+            token, full = self._load_and_publish(token)
         finally:
             self._lock.release()
+        self._emit("reloaded", token=token, full=full)  # outside the lock
 
-    def _load_and_publish(self, token: Any) -> None:
+    def _load_and_publish(self, token: Any) -> tuple[Any, bool]:
         """Load the changes since ``last_synced`` if the backend knows them, else
-        the whole store, and publish the result. Called with the lock held."""
+        the whole store, and publish the result. Called with the lock held.
+        Returns the token published and whether the whole store was read."""
         changes = None
         if self.last_synced is not None:
             changes = self._load_changes(self.last_synced)
         if changes is None:
-            token, stored = self._load(token)
-            self._publish(dict(stored), token)
-            return
+            self._load_errors = {}  # this load's decoding failures, see _decode_items
+            try:
+                token, stored = self._load(token)
+                self._publish(dict(stored), token)
+                self.decode_errors = self._load_errors
+            finally:
+                self._load_errors = None
+            self._note_reload(full=True)
+            return token, True
         token, changed = changes
         # Unchanged keys keep their decoded objects; changed ones are new.
         stored = {**self._stored, **changed}
@@ -347,6 +404,8 @@ class DurableDict(MutableMapping):
             if value is _MISSING:
                 del stored[key]
         self._publish(stored, token)
+        self._note_reload(full=False)
+        return token, False
 
     @property
     def autosync(self) -> bool:
@@ -409,8 +468,9 @@ class DurableDict(MutableMapping):
             token = self.last_synced
             if report is not None:
                 replaced, new_token = report
-                if replaced is not None and replaced == self.last_synced:
-                    token = new_token  # the store held exactly the patched state
+                if replaced is not None and replaced == self._write_position():
+                    # The store held exactly the patched state.
+                    token = self._adopt_write(new_token)
                 elif self._catch_up(new_token):
                     return
             stored = {**self._stored, **values}
@@ -418,6 +478,18 @@ class DurableDict(MutableMapping):
             for key in [*removals, *gone]:
                 stored.pop(key, None)
             self._publish(stored, token)
+
+    def _write_position(self) -> Any:
+        """What a write report's *replaced* is compared with: the position of the
+        snapshot in the store's history. The token by default; a backend whose
+        writes learn another version (ModelDict: the database's, not the cache
+        hint's) returns the one its snapshot was loaded at. Lock held."""
+        return self.last_synced
+
+    def _adopt_write(self, reported: Any) -> Any:
+        """Record that the snapshot is now at the position a write reported, and
+        return the token to publish with it (by default that position). Lock held."""
+        return reported
 
     def _catch_up(self, token: Any) -> bool:
         """After a write that replaced a token other than ours: load (the changes)
@@ -439,26 +511,84 @@ class DurableDict(MutableMapping):
 
     def _mark_unavailable(self, exc: BaseException) -> None:
         self._retry_at = time.monotonic() + self.retry_interval
+        self.last_failure = (time.time(), f"{type(exc).__name__}: {exc}")
         with self._health_lock:
-            if self.stale_since is None:
-                self.stale_since = time.time()
-                logger.warning(
-                    "%s: the store cannot be reached (%s); serving the values loaded "
-                    "last and retrying every %ss",
-                    self,
-                    exc,
-                    self.retry_interval,
-                )
+            if self.stale_since is not None:
+                return
+            self.stale_since = since = time.time()
+            logger.warning(
+                "%s: the store cannot be reached (%s); serving the values loaded "
+                "last and retrying every %ss",
+                self,
+                exc,
+                self.retry_interval,
+            )
+        self._emit("unavailable", error=exc, since=since)
 
     def _mark_available(self) -> None:
         with self._health_lock:
-            if self.stale_since is not None:
-                logger.warning(
-                    "%s: the store can be reached again after %.1fs",
-                    self,
-                    time.time() - self.stale_since,
-                )
-                self.stale_since = None
+            since = self.stale_since
+            if since is None:
+                return
+            downtime = time.time() - since
+            logger.warning(
+                "%s: the store can be reached again after %.1fs", self, downtime
+            )
+            self.stale_since = None
+        self._emit("recovered", since=since, downtime=downtime)
+
+    # -- Status: counters kept off the read path, read by status() --------------
+
+    def _init_status(self) -> None:
+        #: Reloads of the whole dict since this instance was built (the first
+        #: load included), and reloads of changed keys only (backends that can).
+        self.full_reloads = 0
+        self.incremental_reloads = 0
+        #: Keys of the current snapshot whose stored value could not be decoded
+        #: (and so are left out), with the error.
+        self.decode_errors: dict[Any, str] = {}
+        #: ``(time, "Error: message")`` of the last failed attempt to reach the
+        #: store, kept after it recovers; ``None`` if it never failed.
+        self.last_failure: tuple[float, str] | None = None
+        #: Wall-clock times of the last load, and of the last successful
+        #: ``sync()`` or load (autosync reads' checks are not timed).
+        self.loaded_at: float | None = None
+        self.synced_at: float | None = None
+        self._load_errors: dict[Any, str] | None = None
+
+    def _note_reload(self, full: bool) -> None:
+        """Record a reload that just published its snapshot, with the lock held:
+        of the whole store (*full*) or of the changed keys only."""
+        self.loaded_at = self.synced_at = time.time()
+        if full:
+            self.full_reloads += 1
+        else:
+            self.incremental_reloads += 1
+
+    def _note_decoding(self, decoded: Mapping[Any, Any], failed: dict) -> None:
+        if self._load_errors is not None:  # a full reload: these are all its errors
+            self._load_errors.update(failed)
+        elif failed or self.decode_errors:  # some keys only: update those
+            errors = {k: e for k, e in self.decode_errors.items() if k not in decoded}
+            self.decode_errors = {**errors, **failed}
+
+    def _push_status(self) -> Any:
+        """Whether changes are pushed to this dict (invalidation), for status();
+        ``None``: this backend does not push. JSON-ready and never secret (no
+        connection URL): the health view shows it."""
+        return None
+
+    def status(self) -> DictStatus:
+        """An immutable snapshot of this dict's health and counters, taken now.
+        Reads nothing from the store."""
+        return DictStatus.of(self)
+
+    def _emit(self, event: str, **details: Any) -> None:
+        for listener in listeners:
+            try:
+                listener(self, event, details)
+            except Exception:
+                logger.exception("%s: a %r listener failed", self, event)
 
     def _current(self) -> dict[Any, Any]:
         """The snapshot a read should use, after an autosync check if enabled."""

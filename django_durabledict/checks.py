@@ -14,6 +14,8 @@ Warnings:
 * ``durabledict.W001`` (deploy) the token cache is process-local or not atomic.
 * ``durabledict.W002`` pickle encoding is in use.
 * ``durabledict.W003`` dicts with AUTOSYNC off and the sync middleware missing.
+* ``durabledict.W004`` (deploy) PUSH is on but its server cannot be reached now.
+* ``durabledict.W005`` PUSH is on but the store has no channel: the dict polls.
 """
 
 from __future__ import annotations
@@ -283,3 +285,54 @@ def check_middleware(**kwargs: Any) -> list[CheckMessage]:
             id="durabledict.W003",
         )
     ]
+
+
+def _pushed() -> Iterator[tuple[str, dict[str, Any], Any]]:
+    """``(name, entry, channel or None)`` for entries with PUSH on whose
+    configuration is otherwise valid (E003 reports the rest)."""
+    from django_durabledict.push.probe import channel_of
+
+    for name, entry, backend in _backends():
+        if entry.get("PUSH") is not True or "PUSH" not in backend.config_keys:
+            continue
+        if backend.check_config(name, entry):
+            continue
+        try:
+            channel = channel_of(backend, entry)
+        except Exception:
+            continue  # a client library or alias problem other checks report
+        yield name, entry, channel
+
+
+def check_push_channel(**kwargs: Any) -> list[CheckMessage]:
+    return [
+        Warning(
+            f"DURABLEDICTS[{name!r}] has PUSH on, but its store offers no change "
+            "channel: it polls its token at every sync, as without PUSH.",
+            hint="Push needs a Redis token cache (CACHE) or, for DurableSetting, "
+            "PostgreSQL; otherwise remove PUSH.",
+            id="durabledict.W005",
+        )
+        for name, _entry, channel in _pushed()
+        if channel is None
+    ]
+
+
+def check_push_reachable(**kwargs: Any) -> list[CheckMessage]:
+    from django_durabledict.push.probe import unreachable
+
+    warnings = []
+    for name, _entry, channel in _pushed():
+        reason = None if channel is None else unreachable(*channel)
+        if reason:
+            warnings.append(
+                Warning(
+                    f"DURABLEDICTS[{name!r}] has PUSH on, but its {channel[0]} "
+                    f"server cannot be reached ({reason}): until it can, the "
+                    "dict polls at every sync.",
+                    hint="Check the server's address and that it is running; "
+                    "the dict keeps working meanwhile.",
+                    id="durabledict.W004",
+                )
+            )
+    return warnings

@@ -163,19 +163,26 @@ class DurableSettingForm(forms.ModelForm):
 
     def _encode(self, config: dict[str, Any], value: Any) -> Any:
         try:
-            encoded = config["ENCODING"].encode(value)
-        except EncoderError as exc:
-            raise ValidationError({"value": str(exc)}) from None
-        size = len(encoded.encode() if isinstance(encoded, str) else encoded)
-        limit = config["MAX_VALUE_SIZE"]
-        if limit is not None and size > limit:
-            raise ValidationError(
-                {
-                    "value": _(
-                        "The encoded value is %(size)d bytes; this dict allows "
-                        "%(limit)d (MAX_VALUE_SIZE)."
-                    )
-                    % {"size": size, "limit": limit}
-                }
+            return encode_checked(config, value)
+        except ValidationError as exc:
+            raise ValidationError({"value": exc.messages}) from None
+
+
+def encode_checked(config: dict[str, Any], value: Any) -> Any:
+    """*value* encoded with the dict's ENCODING; ValidationError if it cannot be,
+    or if it is larger than the dict's MAX_VALUE_SIZE."""
+    try:
+        encoded = config["ENCODING"].encode(value)
+    except EncoderError as exc:
+        raise ValidationError(str(exc)) from None
+    size = len(encoded.encode() if isinstance(encoded, str) else encoded)
+    limit = config["MAX_VALUE_SIZE"]
+    if limit is not None and size > limit:
+        raise ValidationError(
+            _(
+                "The encoded value is %(size)d bytes; this dict allows "
+                "%(limit)d (MAX_VALUE_SIZE)."
             )
-        return encoded
+            % {"size": size, "limit": limit}
+        )
+    return encoded

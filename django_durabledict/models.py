@@ -20,10 +20,12 @@ from typing import Any
 from django.db import models, router, transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from django_durabledict import versioning
+from django_durabledict import history, versioning
 from django_durabledict.backends.cacheops import fresh_token
+from django_durabledict.history import DurableTombstoneManager
 from django_durabledict.managers import DurableNamespaceManager, DurableSettingManager
 
 # MariaDB and MySQL limit an InnoDB index key to 3072 bytes (DYNAMIC rows, the default
@@ -53,6 +55,11 @@ class DurableNamespace(models.Model):
     name = models.CharField(_("name"), max_length=NAMESPACE_MAX_LENGTH, unique=True)
     version = models.BigIntegerField(_("version"), default=new_version)
     updated = models.DateTimeField(_("updated"), auto_now=True)
+    #: The history horizon: tombstones of deletes at or below this version may be
+    #: gone, so a snapshot loaded at an older version must reload in full. Set to
+    #: the first version when the row is created (no history before it), raised by
+    #: pruning; ``NULL`` (rows from before this column) means "unknown".
+    pruned = models.BigIntegerField(_("pruned up to"), null=True, editable=False)
 
     objects = DurableNamespaceManager()
 
@@ -82,6 +89,10 @@ class DurableSetting(models.Model):
     )
     created = models.DateTimeField(_("created"), auto_now_add=True)
     updated = models.DateTimeField(_("updated"), auto_now=True)
+    #: The namespace's version at the row's last change, so that a sync reads only
+    #: the rows changed since its snapshot. ``NULL`` on rows last written before
+    #: this column existed: those are in every snapshot loaded since.
+    version = models.BigIntegerField(_("version"), null=True, editable=False)
 
     objects = DurableSettingManager()
 
@@ -100,7 +111,11 @@ class DurableSetting(models.Model):
             # "What changed recently in this namespace", for the admin and dumps.
             models.Index(
                 fields=["namespace", "updated"], name="durabledict_setting_updated"
-            )
+            ),
+            # "What changed since version V", for incremental syncs.
+            models.Index(
+                fields=["namespace", "version"], name="durabledict_setting_version"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -112,9 +127,17 @@ class DurableSetting(models.Model):
         # transaction: every writer of a namespace locks its version row first,
         # so two transactions writing several keys cannot deadlock on each other.
         with transaction.atomic(using=using, savepoint=False):
-            versioning.record_change(self._namespaces(), using)
+            versions = versioning.versions(
+                versioning.record_change(self._namespaces(), using)
+            )
+            self.version = versions[self.namespace]
+            if kwargs.get("update_fields"):
+                kwargs["update_fields"] = {*kwargs["update_fields"], "version"}
+            loaded = self._loaded_pair()
+            if loaded is not None and loaded != (self.namespace, self.key):
+                history.removed(using, [loaded], versions)  # moved away from there
             super().save(*args, **kwargs)
-        self._loaded_namespace = self.namespace
+        self._loaded_namespace, self._loaded_key = self.namespace, self.key
 
     save.alters_data = True
 
@@ -134,19 +157,71 @@ class DurableSetting(models.Model):
         instance = super().from_db(db, field_names, values)
         # Remember where the row was, so moving it to another namespace bumps both.
         instance._loaded_namespace = instance.__dict__.get("namespace")
+        instance._loaded_key = instance.__dict__.get("key")
         return instance
 
     def _namespaces(self) -> set[str]:
         loaded = getattr(self, "_loaded_namespace", None)
         return {self.namespace} | ({loaded} if loaded else set())
 
+    def _loaded_pair(self) -> tuple[str, str] | None:
+        namespace = getattr(self, "_loaded_namespace", None)
+        key = getattr(self, "_loaded_key", None)
+        return None if namespace is None or key is None else (namespace, key)
+
+
+class DurableTombstone(models.Model):
+    """A key deleted from a namespace, and the namespace version of the delete.
+
+    Written by every delete of a ``DurableSetting`` row (and by moving a row to
+    another namespace or key), so that an incremental sync learns of the delete;
+    pruned after ``TOMBSTONE_MAX_AGE`` seconds (see ``history.py``). A tombstone
+    of a key that exists again is harmless: the row is newer."""
+
+    namespace = models.CharField(_("namespace"), max_length=NAMESPACE_MAX_LENGTH)
+    key = models.CharField(_("key"), max_length=KEY_MAX_LENGTH)
+    version = models.BigIntegerField(_("version"))
+    deleted = models.DateTimeField(_("deleted"), default=timezone.now)
+
+    objects = DurableTombstoneManager()
+
+    class Meta:
+        verbose_name = _("durable setting tombstone")
+        verbose_name_plural = _("durable setting tombstones")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["namespace", "key"], name="durabledict_tombstone_unique_key"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["namespace", "version"], name="durabledict_tombstone_version"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.namespace}: {self.key} (deleted)"
+
 
 # Safety net for code paths that change rows without DurableSetting.save()/delete()
 # (a queryset delete through a plain manager, fixtures, other apps' helpers). Inside
 # the transactions above they find the change already recorded and cost nothing.
 @receiver(post_save, sender=DurableSetting, dispatch_uid="durabledict_setting_saved")
+def _record_save(sender: Any, instance: DurableSetting, using: str, **kwargs: Any):
+    notices = versioning.record_change({instance.namespace}, using)
+    version = versioning.versions(notices)[instance.namespace]
+    if instance.version != version:  # saved without save(): a fixture, say
+        instance.version = version
+        plain = models.QuerySet(model=DurableSetting, using=using)
+        plain.filter(pk=instance.pk).update(version=version)
+
+
 @receiver(
     post_delete, sender=DurableSetting, dispatch_uid="durabledict_setting_deleted"
 )
-def _record_change(sender: Any, instance: DurableSetting, using: str, **kwargs: Any):
-    versioning.record_change({instance.namespace}, using)
+def _record_delete(sender: Any, instance: DurableSetting, using: str, **kwargs: Any):
+    # Every delete comes through here (model and queryset deletes alike: with
+    # this receiver connected, Django deletes row by row and signals each).
+    notices = versioning.record_change({instance.namespace}, using)
+    pair = (instance.namespace, instance.key)
+    history.removed(using, [pair], versioning.versions(notices))

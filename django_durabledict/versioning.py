@@ -26,6 +26,8 @@ import threading
 import weakref
 from collections import defaultdict
 from collections.abc import Iterable
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from django.db import transaction
@@ -73,6 +75,10 @@ class ChangeNotice:
         #: How many changes this hook stands for, so far: lets a dict inside the
         #: transaction tell that rows changed since it last loaded them.
         self.changes = 1
+        #: For a DurableSetting namespace: the version this transaction replaced
+        #: (``None`` if it created the namespace) and the one it set.
+        self.replaced: int | None = None
+        self.version: int | None = None
 
     def __call__(self) -> None:
         self.ran = True  # the data is committed, whatever happens to the bumps
@@ -179,9 +185,44 @@ def record_change(names: Iterable[str], using: str) -> list[ChangeNotice]:
             notice.changes += 1
             notices.append(notice)
     if fresh:
-        DurableNamespace._default_manager.db_manager(using).bump(fresh)
-        notices += [notify_after_commit(using, table, name) for name in fresh]
+        bumped = DurableNamespace._default_manager.db_manager(using).bump(fresh)
+        for name in fresh:
+            notice = notify_after_commit(using, table, name)
+            notice.replaced, notice.version = bumped[name]
+            notices.append(notice)
+    seen = _seen.get()
+    if seen is not None:
+        seen.update({(using, notice.namespace): notice for notice in notices})
     return notices
+
+
+def versions(notices: Iterable[ChangeNotice]) -> dict[str, int]:
+    """``{namespace: version}`` of notices returned by :func:`record_change`: the
+    version each namespace's rows changed in this transaction carry."""
+    return {notice.namespace: notice.version for notice in notices}  # type: ignore[misc]
+
+
+# The notices record_change() returned inside collecting(), by (database, namespace).
+_seen: ContextVar[dict[tuple[str, str], ChangeNotice] | None] = ContextVar(
+    "durabledict_seen", default=None
+)
+
+
+@contextmanager
+def collecting():
+    """Collect, by ``(database, namespace)``, the notice of every DurableSetting
+    change recorded inside: tells a ModelDict which version its write replaced,
+    whichever path (``save()``, a queryset call) made it. An enclosing
+    ``collecting()`` sees them too."""
+    seen: dict[tuple[str, str], ChangeNotice] = {}
+    outer = _seen.get()
+    token = _seen.set(seen)
+    try:
+        yield seen
+    finally:
+        _seen.reset(token)
+        if outer is not None:
+            outer.update(seen)
 
 
 def track_model(model: Any, cache: Any = "default", namespaced: bool = False) -> None:

@@ -5,10 +5,11 @@ Mark a test (or module, with ``pytestmark``) with the real servers it needs::
     pytestmark = pytest.mark.services("redis")
 
 Names: the shared servers of tests/servers.py (``postgresql``, ``mariadb``,
-``redis``, ``memcached``, ``zookeeper``), or a binary a test starts privately
+``redis``, ``memcached``, ``zookeeper``), a binary a test starts privately
 (``redis-server``, ``memcached-server``, ``zookeeper-server``, ``redis-sentinel``,
-``chromium``). A missing one skips the test, and the end of the run lists every
-missing server loudly; with DURABLEDICT_REQUIRE_SERVICES=1 it fails the test instead.
+``chromium``), or ``mysqlclient``, the C driver for MariaDB. A missing one skips the
+test, and the end of the run lists every missing server loudly; with
+DURABLEDICT_REQUIRE_SERVICES=1 it fails the test instead.
 """
 
 import functools
@@ -26,7 +27,19 @@ _PRIVATE = {
     "zookeeper-server": servers.zookeeper_installed,
     "redis-sentinel": lambda: servers.have("redis-sentinel"),
     "chromium": lambda: servers.have("chromium"),
+    "mysqlclient": lambda: _distribution_installed("mysqlclient"),
 }
+
+
+def _distribution_installed(name: str) -> bool:
+    from importlib import metadata
+
+    try:
+        metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
 
 _missing: dict[str, int] = {}
 

@@ -32,6 +32,7 @@ from django_durabledict.encoding import (
     NoOpEncoding,
     PickleEncoding,
 )
+from tests.changeset_contract import ChangesetContract
 
 
 class DictFactory:
@@ -62,8 +63,9 @@ COMPLEX = {
 }
 
 
-class DictContract:
-    """Dict semantics, autosync on/off, sync-only-on-change, encodings, errors."""
+class DictContract(ChangesetContract):
+    """Dict semantics, autosync on/off, sync-only-on-change, encodings, errors,
+    and changesets (tests/changeset_contract.py)."""
 
     # -- plain dict behaviour ---------------------------------------------------
 

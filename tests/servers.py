@@ -45,6 +45,9 @@ INSTALL_HINTS = {
     "memcached": "apt-get install memcached",
     "zookeeper": "apt-get install zookeeper (Java is needed too)",
     "redis-sentinel": "apt-get install redis-sentinel",
+    "chromium": "apt-get install chromium",
+    "mysqlclient": "apt-get install pkg-config libmariadb-dev, then runtests.py "
+    "adds mysqlclient to its virtualenv",
 }
 
 ZOOKEEPER_JARS = ["/usr/share/java/zookeeper.jar", "/usr/share/java/slf4j-nop.jar"]

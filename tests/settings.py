@@ -8,7 +8,7 @@ Names are suffixed with a per-run id so several runs can share one server.
 import os
 import tempfile
 
-from tests import servers
+from tests import mysql_driver, servers
 
 RUN_ID = os.environ.setdefault("DURABLEDICT_RUN_ID", str(os.getpid()))
 
@@ -72,10 +72,12 @@ if servers.shared_available("postgresql"):
         "PORT": port,
         "NAME": "postgres",
         "USER": "postgres",
-        "TEST": {"NAME": f"test_durabledict_{RUN_ID}"},
+        # No DEPENDENCIES: a run of only this database's tests needs no SQLite.
+        "TEST": {"NAME": f"test_durabledict_{RUN_ID}", "DEPENDENCIES": []},
     }
 
 if servers.shared_available("mariadb"):
+    MYSQL_DRIVER = mysql_driver.install()
     host, port = servers.address("mariadb")
     DATABASES["mariadb"] = {
         "ENGINE": "django.db.backends.mysql",
@@ -85,7 +87,11 @@ if servers.shared_available("mariadb"):
         "USER": "root",
         "PASSWORD": "",
         "OPTIONS": {"charset": "utf8mb4"},
-        "TEST": {"NAME": f"test_durabledict_{RUN_ID}", "CHARSET": "utf8mb4"},
+        "TEST": {
+            "NAME": f"test_durabledict_{RUN_ID}",
+            "CHARSET": "utf8mb4",
+            "DEPENDENCIES": [],
+        },
     }
 
 # Short client timeouts, so a dead or paused cache costs a bounded time per request:

@@ -123,8 +123,9 @@ def test_a_load_is_one_transaction_and_one_version_change(cfg, namespace, tmp_pa
     assert ns_version(cfg, namespace) == version + 1
     assert cache.calls["locmem:incr"] == 1  # the hint, bumped once after commit
     writes = [q["sql"] for q in queries if q["sql"].lstrip().upper().startswith(WRITES)]
-    # The namespace's version row, one upsert of every row, one delete.
-    assert len(writes) == 3, writes
+    # The namespace's version row, one upsert of every row, one delete, and one
+    # upsert of the deleted keys' tombstones (for incremental sync).
+    assert len(writes) == 4, writes
     assert dicts["cfg"].copy() == new
     assert {k: json.loads(v) for k, v in rows(cfg, namespace).items()} == new
 

@@ -32,6 +32,7 @@ TIMEOUT = 0.25
 #: A read slower than this met the outage (a timeout, or a refused connection
 #: plus scheduling); healthy reads take about a millisecond.
 SLOW = 0.1
+OUTAGE = 3.0  # seconds a killed or paused cache stays down
 
 
 def memcached_cache(server):
@@ -118,12 +119,13 @@ def test_cache_fault_under_reads(backend, fault, caplog):
     )
     assert all(s["failures"] == [] for s in stats), stats
     # The circuit breaker: a reader meets the outage at most once per
-    # retry_interval (1 s) of the ~2.5 s outage, whatever its read rate.
-    assert all(s["slow_reads"] <= 4 for s in stats), stats
+    # retry_interval (1 s) of the ~3.5 s outage, whatever its read rate.
+    assert all(s["slow_reads"] <= 5 for s in stats), stats
     # Counts are what we assert; this only catches a read that waited for the
     # server instead of timing out (a paused memcached without the recommended
-    # timeouts blocks for as long as it is paused).
-    assert longest < 1.5, stats
+    # timeouts blocks for as long as it is paused: up to OUTAGE seconds). The
+    # bound sits well below the outage so a loaded machine does not trip it.
+    assert longest < OUTAGE - 1, stats
     assert all(s["outage_warnings"] <= 1 for s in stats), stats  # one per outage
 
 
@@ -145,7 +147,7 @@ def _run_fault(race, server, fault):
     if fault == "restart":
         server.start()
     else:
-        time.sleep(2)  # readers keep reading through the outage
+        time.sleep(OUTAGE)  # readers keep reading through the outage
         if fault == "pause":
             server.resume()
         else:

@@ -210,3 +210,39 @@ class OursZookeeper(Ours):
         finally:
             client.stop()
             client.close()
+
+
+def wait_for_push(reader: Reader) -> Reader:
+    """Wait until the reader's push subscription is live and its first poll done,
+    so the measured requests see push as a long-running worker does."""
+    import time
+
+    d = reader.target
+    deadline = time.monotonic() + 30
+    while not d._push.is_live():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{d}: push did not become live")
+        time.sleep(0.01)
+    d.sync()
+    return reader
+
+
+class OursRedisPush(OursRedis):
+    """RedisDict with PUSH: an unchanged request makes no round trip."""
+
+    name = "ours-redis-push"
+    label = "django-durabledict RedisDict, PUSH"
+    hook_text = "DurableDictSyncMiddleware, PUSH"
+    expected_counts = {"queries": 0, "redis": 0, "network": 0}
+
+    def entry(self) -> dict[str, Any]:
+        return {**super().entry(), "PUSH": True}
+
+    def build(self) -> Any:
+        from django_durabledict.conf import app_settings
+
+        config = app_settings.config(ALIAS)
+        return config["BACKEND"].from_config(ALIAS, config)
+
+    def open(self) -> Reader:
+        return wait_for_push(super().open())

@@ -70,3 +70,32 @@ MODEL_SYSTEMS = [
     for database in ("sqlite", "postgresql")
     for cache in ("locmem", "memcached", "redis")
 ]
+
+
+def _push_system(base: type[OursModel]) -> type[OursModel]:
+    """*base* with PUSH: a Redis cache's pub/sub, or PostgreSQL LISTEN/NOTIFY."""
+    from benchmarks.systems.ours import wait_for_push
+
+    channel = "Redis pub/sub" if base.cache == "redis" else "LISTEN/NOTIFY"
+    attributes = {
+        "name": base.name + "-push",
+        "label": base.label[:-1] + f", PUSH over {channel})",
+        "hook_text": "DurableDictSyncMiddleware, PUSH",
+        "expected_counts": {"queries": 0, "network": 0},
+        # With NOTIFY the next sync checks the database's version first.
+        "expected_change_counts": (
+            base.expected_change_counts
+            if base.cache == "redis"
+            else {**base.expected_change_counts, "queries": 2}
+        ),
+        "entry": lambda self: {**base.entry(self), "PUSH": True},
+        "open": lambda self: wait_for_push(base.open(self)),
+    }
+    return type(base.__name__ + "_push", (base,), attributes)
+
+
+PUSH_SYSTEMS = [
+    _push_system(system)
+    for system in MODEL_SYSTEMS
+    if system.database == "postgresql" and system.cache in ("redis", "memcached")
+]

@@ -31,12 +31,16 @@ def random_step() -> int:
 
 
 # Runs as one command on the server: INCR only a key that exists, so a token that
-# was evicted stays missing instead of coming back as 1.
+# was evicted stays missing instead of coming back as 1. Either way the change is
+# announced on a channel named after the key (push/redischannel.py), once the
+# token has moved: a pushed reader whose token vanished must poll too.
 _INCR_IF_EXISTS = """
+local moved = false
 if redis.call('EXISTS', KEYS[1]) == 1 then
-  return redis.call('INCRBY', KEYS[1], ARGV[1])
+  moved = redis.call('INCRBY', KEYS[1], ARGV[1])
 end
-return false
+redis.call('PUBLISH', KEYS[1], '')
+return moved
 """
 
 
@@ -153,6 +157,7 @@ class _RedisOps:
             client.eval(_INCR_IF_EXISTS, 1, name, random_step())
         except ResponseError:  # not an integer: replace it (xx: only if present)
             client.set(name, fresh_token(), xx=True)
+            client.publish(name, "")
 
     def replace(self, cache: Any, key: str) -> int:
         logger.warning("durabledict: replacing the non-integer token %r", key)
@@ -160,6 +165,13 @@ class _RedisOps:
         value = fresh_token()
         client.set(name, value)
         return value
+
+
+def redis_client_of(cache: Any, key: str) -> tuple[Any, str] | None:
+    """``(redis client, key name on the server)`` of *key* when *cache* is a Redis
+    cache (Django's or django-redis), else ``None``: what push subscribes with."""
+    ops = ops_for(cache)
+    return ops.client_of(cache, key) if isinstance(ops, _RedisOps) else None
 
 
 def _django_redis_client(cache: Any, key: str) -> tuple[Any, str]:

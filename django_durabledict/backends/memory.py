@@ -109,12 +109,15 @@ class MemoryDict(DurableDict):
             return dict(self.store.values)
 
     def _apply_encoded(
-        self, encoded: Mapping[Any, Any], removals: Iterable[Any]
+        self, encoded: Mapping[Any, Any], removals: Iterable[Any], expect: Any = None
     ) -> None:
-        """As ``_apply``, with values already encoded (stored as given)."""
+        """As ``_apply``, with values already encoded (stored as given); with
+        *expect*, compared with the store under the same lock."""
         removals = [key for key in removals if key not in encoded]
         with self.store.lock:
             values = self.store.values
+            if expect is not None:
+                self._compare(expect, values)
             removals = [key for key in removals if key in values]
             if not encoded and not removals:
                 return  # nothing changes: no version change either
@@ -124,3 +127,11 @@ class MemoryDict(DurableDict):
             self._changed()
         # Shown here at once, as a single write is (see DurableDict._patch).
         self._patch_many(self._decode_items(encoded.items()), removals)
+
+    def _compare(self, expect: Any, values: dict[Any, Any]) -> None:
+        from django_durabledict.changeset import ChangesetConflict
+
+        keys = [key for key in expect.keys_to_read(values) if key in values]
+        conflicts = expect.conflicts(self._decode_items((k, values[k]) for k in keys))
+        if conflicts:
+            raise ChangesetConflict(self, conflicts)

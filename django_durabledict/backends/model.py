@@ -27,27 +27,39 @@ from typing import Any
 
 from django.db import InterfaceError, OperationalError, router, transaction
 
-from django_durabledict import versioning
+from django_durabledict import history, versioning
 from django_durabledict.backends.cachetoken import CacheToken
+from django_durabledict.backends.modelchangeset import compare_locked
+from django_durabledict.backends.modelconfig import DEFAULT_TOMBSTONE_MAX_AGE
 from django_durabledict.backends.modelrows import RowsMixin
+from django_durabledict.backends.modelsync import IncrementalMixin
 from django_durabledict.backends.tokenwatch import TokenWatch, unwrap
 from django_durabledict.backends.txviews import TransactionViewsMixin
 from django_durabledict.base import _MISSING
 from django_durabledict.encoding import DefaultEncoding
+from django_durabledict.push import DEFAULT_BACKSTOP
+from django_durabledict.push.modelchannel import model_push
 
 
-class ModelDict(RowsMixin, TransactionViewsMixin):
+class ModelDict(RowsMixin, IncrementalMixin, TransactionViewsMixin):
     """A DurableDict whose values are rows of a Django model.
 
     ``manager`` is the model's manager (``None`` means ``DurableSetting.objects``,
     which needs ``namespace``); ``cache`` a cache alias or object holding the token.
     ``backstop_interval`` (seconds, ``None`` to disable) bounds how long a lost cache
     bump can hide a change. ``database`` overrides the database alias.
+    ``tombstone_max_age`` (seconds) is how long the record of a delete is kept
+    for incremental syncs (DurableSetting only; see ``modelsync.py``). ``push``
+    turns on push invalidation (docs/push.rst: a Redis token cache, or PostgreSQL
+    for DurableSetting), with a poll at least every ``push_backstop`` seconds.
     """
 
     #: The store is the database: these mean "cannot reach it right now".
     unavailable_errors = (OSError, OperationalError, InterfaceError)
-    config_keys = frozenset({"CACHE", "DATABASE", "MODEL", "BACKSTOP_INTERVAL"})
+    config_keys = frozenset(
+        {"CACHE", "DATABASE", "MODEL", "BACKSTOP_INTERVAL", "TOMBSTONE_MAX_AGE"}
+        | {"PUSH", "PUSH_BACKSTOP"}
+    )
 
     def __init__(
         self,
@@ -65,8 +77,12 @@ class ModelDict(RowsMixin, TransactionViewsMixin):
         name: str | None = None,
         backstop_interval: float | None = 30.0,
         database: str | None = None,
+        tombstone_max_age: float = DEFAULT_TOMBSTONE_MAX_AGE,
+        push: bool = False,
+        push_backstop: float = DEFAULT_BACKSTOP,
     ) -> None:
         self._bind(manager, key_col, value_col, namespace, database)
+        self._init_incremental(tombstone_max_age)
         self.return_instances = return_instances
         self.token = CacheToken(cache, self._token_key())
         versioning.watch(self.token)
@@ -79,6 +95,8 @@ class ModelDict(RowsMixin, TransactionViewsMixin):
         self._init_views()
         # Named after what it holds, so log lines say which namespace or table.
         name = name or namespace or self.model._meta.db_table
+        if push:
+            self._push = model_push(self, push_backstop, name)
         super().__init__(autosync, encoding, old_encoding, defaults=defaults, name=name)
 
     def _bind(self, manager, key_col, value_col, namespace, database) -> None:
@@ -115,8 +133,18 @@ class ModelDict(RowsMixin, TransactionViewsMixin):
         # Compared before the transaction: its first statement must be a write
         # (see _will_write). A race here only means one write more or fewer.
         if self._stored_value(key) == encoded:
+            if self._behind_on(key, value):
+                self._wrote(None, None)  # nothing written: catch up instead
             return
-        self._write([key], lambda: self._upsert(key, encoded))
+        with self._reporting():
+            self._write([key], lambda: self._upsert(key, encoded))
+
+    def _behind_on(self, key: Any, value: Any) -> bool:
+        """Whether a write of an unchanged value finds the snapshot showing
+        another one (outside a transaction, on DurableSetting)."""
+        if not self.versioned or self._connection().in_atomic_block:
+            return False
+        return not self._shows(key, self._roundtrip(key, value))
 
     def depersist(self, key: Any) -> None:
         """Delete *key*; ``KeyError`` if it is not stored."""
@@ -173,17 +201,22 @@ class ModelDict(RowsMixin, TransactionViewsMixin):
             return row
 
         try:
-            row = self._write([key], take, savepoint=True)
+            with self._reporting():
+                row = self._write([key], take, savepoint=True)
         except _Absent:
             return default
         return row if self.return_instances else self._decode(self._value_of(row))
 
     def _setdefault(self, key: Any, default: Any) -> Any:
         encoded = self._encode(default)
-        row, created = self._get_or_create(key, encoded)
-        if created:
-            self._wrote()
-        return row if self.return_instances else self._decode(self._value_of(row))
+        with self._reporting():
+            row, created = self._get_or_create(key, encoded)
+            if created:
+                self._notify_unversioned()
+        value = row if self.return_instances else self._decode(self._value_of(row))
+        if not created and self._shows(key, value):
+            self._take_report()  # nothing written, and the snapshot shows it
+        return value
 
     def __setitem__(self, key: Any, value: Any) -> None:
         if not self.return_instances:
@@ -210,7 +243,13 @@ class ModelDict(RowsMixin, TransactionViewsMixin):
         writing rows of your own model behind this dict's back."""
         with transaction.atomic(using=self.using, savepoint=False):
             self._will_write([])
-            self._wrote()
+            self._notify_unversioned()
+            if self.versioned:
+                # Rows may have changed without their history (raw SQL): every
+                # snapshot, this one too, reloads in full at its next sync.
+                notice = versioning.pending_notice(self.using, self.token.key)
+                if notice is not None and notice.version is not None:
+                    history.forget(self.namespace, notice.version, self.using)
 
     def connect_signals(self) -> None:
         """Bump this dict's token on every ``post_save``/``post_delete`` of its
@@ -218,6 +257,16 @@ class ModelDict(RowsMixin, TransactionViewsMixin):
         versioning.track_model(
             self.model, self.token.cache_ref, namespaced=self.namespace is not None
         )
+
+    def close(self) -> None:
+        """Leave the push listener, if any (the cache and database connections
+        are Django's)."""
+        if self._push is not None:
+            self._push.close()
+
+    def _push_status(self) -> dict[str, Any] | None:
+        """Push health (see push/__init__.py), or ``None`` without push."""
+        return None if self._push is None else self._push.status()
 
     @property
     def token_unavailable_since(self) -> float | None:
@@ -247,13 +296,41 @@ class ModelDict(RowsMixin, TransactionViewsMixin):
     # -- Bulk hooks of durabledict_load (see management/loadplan.py) -----------------
 
     def _apply_encoded(
-        self, encoded: Mapping[Any, Any], removals: Iterable[Any]
+        self, encoded: Mapping[Any, Any], removals: Iterable[Any], expect: Any = None
     ) -> None:
-        """As ``_apply``, with values already encoded: written exactly as given."""
+        """As ``_apply``, with values already encoded: written exactly as given.
+
+        One transaction. With *expect* (a checked changeset) the rows read are
+        compared inside it, after the writers' lock is taken (the namespace's
+        version row for DurableSetting, the rows' own locks otherwise), in a
+        savepoint, so a conflict rolls back only this change."""
         encoded = dict(encoded)
         removals = [key for key in removals if key not in encoded]
-        self._write([*encoded, *removals], lambda: self._bulk_write(encoded, removals))
+
+        def work() -> None:
+            if expect is not None:
+                compare_locked(self, expect)
+            self._bulk_write(encoded, removals)
+
+        locked = [*encoded, *removals, *(expect.values if expect else ())]
+        with self._reporting():
+            self._write(locked, work, savepoint=expect is not None)
         self._patch_many(self._shown_values(encoded), removals)
+
+    def _show_committed(self, view: Any, key: Any, value: Any) -> None:
+        """A write made in a transaction has committed. On DurableSetting the
+        snapshot catches up once per transaction (one query: the changes), so
+        it never shows part of the transaction, nor our writes over an older
+        state; a model of your own has no versions, and each write is patched."""
+        if not self.versioned:
+            super()._show_committed(view, key, value)
+            return
+        if view.caught_up:
+            return
+        with self._lock:
+            view.caught_up = self._catch_up(None)
+        if not view.caught_up:  # the store cannot be reached: show our write
+            super()._show_committed(view, key, value)
 
     def _patch_many(self, values: Mapping[Any, Any], removals: Iterable[Any]) -> None:
         if self._connection().in_atomic_block:

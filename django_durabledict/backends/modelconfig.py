@@ -8,6 +8,9 @@
             "CACHE": "default",             # cache alias of the token (default)
             "DATABASE": "default",          # optional; the model's write database
             "BACKSTOP_INTERVAL": 30,        # seconds; None disables the backstop
+            "TOMBSTONE_MAX_AGE": 86400,     # seconds a delete is kept in the history
+            "PUSH": True,                   # see push/; Redis cache or PostgreSQL
+            "PUSH_BACKSTOP": 5,             # seconds between polls while pushed
         },
         "legacy": {                         # your own model, as in durabledict
             "BACKEND": "django_durabledict.backends.model.ModelDict",
@@ -26,12 +29,15 @@ from collections.abc import Mapping
 from numbers import Real
 from typing import Any
 
+from django_durabledict.push.config import push_kwargs, push_problems
+
 DEFAULT_BACKSTOP_INTERVAL = 30.0
+DEFAULT_TOMBSTONE_MAX_AGE = 86400.0
 
 
 def build(cls: type, name: str, config: Mapping[str, Any]) -> Any:
     """The ModelDict (subclass *cls*) for ``DURABLEDICTS[name]``."""
-    kwargs = cls.common_kwargs(name, config)
+    kwargs = {**push_kwargs(config), **cls.common_kwargs(name, config)}
     model = config.get("MODEL")
     if model:
         from django.apps import apps
@@ -45,6 +51,7 @@ def build(cls: type, name: str, config: Mapping[str, Any]) -> Any:
         config.get("CACHE", "default"),
         database=config.get("DATABASE"),
         backstop_interval=config.get("BACKSTOP_INTERVAL", DEFAULT_BACKSTOP_INTERVAL),
+        tombstone_max_age=config.get("TOMBSTONE_MAX_AGE", DEFAULT_TOMBSTONE_MAX_AGE),
         **kwargs,
     )
 
@@ -65,8 +72,16 @@ def problems(name: str, config: Mapping[str, Any]) -> list[str]:
         not isinstance(interval, Real) or isinstance(interval, bool) or interval <= 0
     ):
         found.append("BACKSTOP_INTERVAL must be a positive number of seconds or None.")
+    max_age = config.get("TOMBSTONE_MAX_AGE", DEFAULT_TOMBSTONE_MAX_AGE)
+    if not _positive(max_age):
+        found.append("TOMBSTONE_MAX_AGE must be a positive number of seconds.")
+    found += push_problems(config)
     found += _model_problems(name, config)
     return found
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool) and value > 0
 
 
 def _model_problems(name: str, config: Mapping[str, Any]) -> list[str]:

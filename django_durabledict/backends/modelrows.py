@@ -47,6 +47,22 @@ def _asks_for_retry(exc: OperationalError) -> bool:
     return "database is locked" in str(exc)
 
 
+class Changes:
+    """The answer of ``_query_changes``: rows changed, keys removed, and the
+    namespace's version and history horizon when they were read."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[Any, Any]] = []
+        self.removed: list[Any] = []
+        self.version: int | None = None
+        self.pruned: int | None = None
+
+    def reach_back_to(self, since: int) -> bool:
+        """Whether these are all the changes after *since*: the history is kept
+        back to it, and the namespace did not start a new history above it."""
+        return self.pruned is not None and self.pruned <= since <= self.version
+
+
 class RowsMixin:
     """Query helpers for ModelDict; expects ``manager``, ``model``, ``using``,
     ``key_col``, ``value_col``, ``namespace``, ``versioned``, ``return_instances``."""
@@ -123,6 +139,46 @@ class RowsMixin:
             return rows, rows[0][1]._durabledict_version
         return rows, self._db_version()
 
+    def _query_changes(self, since: int) -> Changes | None:
+        """What changed after version *since*, in one query (``UNION ALL`` of the
+        rows changed, the tombstones and the namespace's marker row, so all three
+        are one snapshot); ``None`` when the namespace has no version row."""
+        from django_durabledict.models import DurableTombstone
+
+        text = models.TextField()
+        marker = self._versions().annotate(
+            _dd_kind=models.Value(0, output_field=models.IntegerField()),
+            _dd_key=Cast("pruned", output_field=text),
+            _dd_value=Cast("version", output_field=text),
+        )
+        data = self._rows().filter(version__gt=since)
+        data = data.annotate(
+            _dd_kind=models.Value(1, output_field=models.IntegerField()),
+            _dd_key=F("key"),
+            _dd_value=F("value"),
+        )
+        tombstones = DurableTombstone.objects.db_manager(self.using).filter(
+            namespace=self.namespace, version__gt=since
+        )
+        tombstones = tombstones.annotate(
+            _dd_kind=models.Value(2, output_field=models.IntegerField()),
+            _dd_key=F("key"),
+            _dd_value=models.Value(None, output_field=text),
+        )
+        columns = ("_dd_kind", "_dd_key", "_dd_value")
+        found = Changes()
+        for kind, key, stored in marker.values_list(*columns).union(
+            data.values_list(*columns), tombstones.values_list(*columns), all=True
+        ):
+            if kind == 0:
+                found.version = int(stored)
+                found.pruned = None if key is None else int(key)
+            elif kind == 1:
+                found.rows.append((key, stored))
+            else:
+                found.removed.append(key)
+        return found if found.version is not None else None
+
     def _raw_rows(self) -> list[tuple[Any, Any]]:
         return list(self._rows().values_list(self.key_col, self.value_col))
 
@@ -141,14 +197,15 @@ class RowsMixin:
     # -- Writing ---------------------------------------------------------------------
 
     def _write(self, keys: list[Any], work: Any, savepoint: bool = False) -> Any:
-        """Run *work* in a transaction between _will_write and _wrote; retried
-        after a deadlock when the transaction is this call's own."""
+        """Run *work* in a transaction between _will_write and
+        _notify_unversioned; retried after a deadlock when the transaction is
+        this call's own."""
 
         def attempt() -> Any:
             with transaction.atomic(using=self.using, savepoint=savepoint):
                 self._will_write(keys)
                 result = work()
-                self._wrote()
+                self._notify_unversioned()
                 return result
 
         return retry_deadlocks(self.using, attempt)
@@ -164,7 +221,7 @@ class RowsMixin:
         elif keys:
             self._lock_keys(keys)
 
-    def _wrote(self) -> None:
+    def _notify_unversioned(self) -> None:
         # DurableSetting's own writes notify through record_change(); a user's
         # model has only the cache token, bumped once the transaction commits.
         if not self.versioned:

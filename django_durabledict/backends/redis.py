@@ -25,14 +25,21 @@ from django_durabledict.backends.redis_client import (
     recommended_client_options,
 )
 from django_durabledict.backends.redis_scripts import (
+    CONFLICT,
     DEFAULT_CHANGELOG_LENGTH,
     ChangeScripts,
     fresh_seed,
 )
 from django_durabledict.base import _MISSING, DurableDict
 from django_durabledict.encoding import DefaultEncoding
+from django_durabledict.push import DEFAULT_BACKSTOP
+from django_durabledict.push.config import push_kwargs, push_problems
+from django_durabledict.push.redischannel import redis_push
 
 __all__ = ["RedisDict", "recommended_client_options"]
+
+#: Scripts a checked changeset sends while other keys keep changing meanwhile.
+CHECK_ATTEMPTS = 10
 
 
 def _text(value: Any) -> Any:
@@ -80,6 +87,8 @@ class RedisDict(DurableDict):
     the log cannot tell); a change one ``EVALSHA``, and one more when another
     process changed the dict since this instance's last sync (the write then
     loads those changes, so it shows a state the store held).
+    With ``push=True`` (docs/push.rst) a sync when nothing changed costs no round
+    trip while push is healthy, and polls at least every ``push_backstop`` seconds.
 
     Consistency: changes are atomic with their counter bump, but Redis
     replication is asynchronous, so a failover can lose acknowledged writes. A
@@ -89,7 +98,9 @@ class RedisDict(DurableDict):
     still apply it.
     """
 
-    config_keys = frozenset({"CONNECTION", "LOCATION", "KEYSPACE"})
+    config_keys = frozenset(
+        {"CONNECTION", "LOCATION", "KEYSPACE", "PUSH", "PUSH_BACKSTOP"}
+    )
     scripts_class = ChangeScripts
 
     def __init__(
@@ -104,6 +115,8 @@ class RedisDict(DurableDict):
         changelog_length: int = DEFAULT_CHANGELOG_LENGTH,
         defaults: Mapping[Any, Any] | None = None,
         name: str | None = None,
+        push: bool = False,
+        push_backstop: float = DEFAULT_BACKSTOP,
     ) -> None:
         redis = import_redis()
         self.keyspace = keyspace
@@ -135,6 +148,11 @@ class RedisDict(DurableDict):
             [keyspace, self.counter_key, self.changelog_key],
             self.changelog_length,
         )
+        if push and not isinstance(connection, redis.cluster.RedisCluster):
+            # Changes are announced on a channel named after the counter.
+            self._push = redis_push(
+                name or keyspace, connection, self.counter_key, push_backstop
+            )
         super().__init__(
             autosync, encoding, old_encoding, defaults=defaults, name=name or keyspace
         )
@@ -197,7 +215,7 @@ class RedisDict(DurableDict):
             return None
         token, fields, values, cleared = reply
         changes = dict.fromkeys(self._stored, _MISSING) if cleared else {}
-        changes.update(self._decode_changes(zip(fields, values, strict=True)))
+        changes.update(self._decode_changes(zip(fields, values, strict=False)))
         return token, changes
 
     def _report(self, reply: tuple[Any, Any, Any]) -> Any:
@@ -265,7 +283,7 @@ class RedisDict(DurableDict):
         if problems:
             raise ImproperlyConfigured(f"DURABLEDICTS[{name!r}]: {' '.join(problems)}")
         keyspace = config.get("KEYSPACE") or f"durabledict:{name}"
-        kwargs = cls.common_kwargs(name, config)
+        kwargs = {**push_kwargs(config), **cls.common_kwargs(name, config)}
         if config.get("CONNECTION"):
             return cls(keyspace, django_redis_client(config["CONNECTION"]), **kwargs)
         redis = import_redis()
@@ -302,21 +320,65 @@ class RedisDict(DurableDict):
         keyspace = config.get("KEYSPACE")
         if keyspace is not None and not (keyspace and isinstance(keyspace, str)):
             problems.append(f"KEYSPACE must be a non-empty string, not {keyspace!r}.")
-        return problems
+        return problems + push_problems(config)
+
+    def _push_status(self) -> dict[str, Any] | None:
+        """Push health (see push/__init__.py), or ``None`` without push."""
+        return None if self._push is None else self._push.status()
 
     def close(self) -> None:
-        """Disconnect the client if this dict made it (from LOCATION)."""
+        """Leave the push listener; disconnect the client if this dict made it
+        (from LOCATION)."""
+        if self._push is not None:
+            self._push.close()
         if self._owns_connection:
             self.connection.close()
 
     # -- Bulk hook of durabledict_load (see management/loadplan.py) -----------------
 
     def _apply_encoded(
-        self, encoded: Mapping[Any, Any], removals: Iterable[Any]
+        self, encoded: Mapping[Any, Any], removals: Iterable[Any], expect: Any = None
     ) -> None:
-        """As ``_apply``, with values already encoded: stored exactly as given."""
+        """As ``_apply``, with values already encoded: stored exactly as given.
+        With *expect* (a checked changeset), see ``_checked_apply``."""
         encoded = {self._field(key): value for key, value in encoded.items()}
         removals = [self._field(key) for key in removals if key not in encoded]
-        self._report(self._scripts.apply(encoded, removals))
+        if expect is None:
+            self._report(self._scripts.apply(encoded, removals))
+        else:
+            self._checked_apply(encoded, removals, expect)
         # Shown here at once, as a single write is.
         self._patch_many(self._decode_items(encoded.items()), removals)
+
+    def _checked_apply(self, encoded: dict, removals: list, expect: Any) -> None:
+        """One script applies the change if the counter still holds the token
+        the changeset's snapshot was loaded at: nothing changed since, so nothing
+        it read did. Otherwise the script changes nothing and returns the counter
+        with the values read; when they are the values the changeset saw (another
+        key changed), the script runs again expecting that counter. One EVALSHA
+        in the common case, two when other keys changed meanwhile."""
+        from django_durabledict.changeset import ChangesetConflict
+
+        # A key that is not a str can never be stored: it always reads absent.
+        fields = [k for k in expect.values if isinstance(k, str)]
+        wanted = None if expect.whole else fields
+        counter = expect.token or ""
+        for _attempt in range(CHECK_ATTEMPTS):
+            reply = self._scripts.checked_apply(encoded, removals, counter, wanted)
+            if reply[0] != CONFLICT:
+                self._report(reply)
+                return
+            counter, values = reply[1], reply[2]
+            if wanted is None:
+                items = zip(values[::2], values[1::2], strict=True)
+            else:
+                items = zip(wanted, values, strict=True)
+            current = self._decode_items(
+                (_text(field), stored) for field, stored in items if stored is not None
+            )
+            conflicts = expect.conflicts(current)
+            if conflicts:
+                raise ChangesetConflict(self, conflicts)
+        raise ChangesetConflict(
+            self, [], f"other writers kept changing it ({CHECK_ATTEMPTS} attempts)"
+        )

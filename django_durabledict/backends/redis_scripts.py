@@ -52,7 +52,9 @@ LOG_CHUNK = 1000
 # The scripts read first and call bump() before changing the hash: an error
 # reading (WRONGTYPE) then aborts them before anything is written. bump() returns
 # the counter before (false if it was missing or unusable) and after, as text
-# (INCRBY's integer reply would be rounded to a Lua double).
+# (INCRBY's integer reply would be rounded to a Lua double). change() also
+# announces the change on a channel named after the counter (see
+# push/redischannel.py): subscribers hear of it only once the script has ended.
 _BUMP = """
 local function bump()
   local raw = redis.call('GET', KEYS[2])
@@ -99,6 +101,7 @@ end
 local function change(keys)
   local before, after = bump()
   log(before, after, keys)
+  redis.call('PUBLISH', KEYS[2], '')
   return before, after
 end
 """.replace("LOG_CHUNK", str(LOG_CHUNK))
@@ -167,6 +170,51 @@ return {before, after, 1}
 """
 )
 
+# A checked changeset: APPLY, if the counter still holds the token the changeset
+# was based on. ARGV after seed, step and log length: the expected counter ('' for
+# missing), 'all' or 'some', k, k fields to report, then APPLY's arguments.
+# Applied, it returns what APPLY does; otherwise it changes nothing and returns
+# {'conflict', counter, values}: the fields' values (the whole hash for 'all') at
+# that counter, for the client to compare and send again.
+CHECKED_APPLY = (
+    _BUMP
+    + """
+local counter = redis.call('GET', KEYS[2]) or ''
+if counter ~= ARGV[4] then
+  if ARGV[5] == 'all' then
+    return {'conflict', counter, redis.call('HGETALL', KEYS[1])}
+  end
+  local values = {}
+  for i = 1, tonumber(ARGV[6]) do
+    values[i] = redis.call('HGET', KEYS[1], ARGV[6 + i])
+  end
+  return {'conflict', counter, values}
+end
+local base = 7 + tonumber(ARGV[6])
+local n = tonumber(ARGV[base])
+local keys, gone = {}, {}
+for i = base + 1, base - 1 + 2 * n, 2 do keys[#keys + 1] = ARGV[i] end
+for i = base + 1 + 2 * n, #ARGV do
+  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then
+    gone[#gone + 1] = ARGV[i]
+    keys[#keys + 1] = ARGV[i]
+  end
+end
+if #keys == 0 then
+  local now = redis.call('GET', KEYS[2])
+  return {now, now, 0}
+end
+local before, after = change(keys)
+for i = base + 1, base - 1 + 2 * n, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+for _, field in ipairs(gone) do redis.call('HDEL', KEYS[1], field) end
+return {before, after, 1}
+"""
+)
+#: The first item of CHECKED_APPLY's reply when the counter had moved on.
+CONFLICT = "conflict"
+
 # Deletes the whole hash, with one bump; nothing at all when it is empty.
 CLEAR = (
     _BUMP
@@ -229,7 +277,7 @@ end
 return {now, fields, values, cleared}
 """
 
-SOURCES = (SET, POP, SETDEFAULT, APPLY, CLEAR, CHANGES)
+SOURCES = (SET, POP, SETDEFAULT, APPLY, CLEAR, CHANGES, CHECKED_APPLY)
 
 #: Change-log entries kept per dict, by default.
 DEFAULT_CHANGELOG_LENGTH = 1000
@@ -267,6 +315,7 @@ class ChangeScripts:
             self._apply,
             self._clear,
             self._changes,
+            self._checked_apply,
         ) = (connection.register_script(self.source(text)) for text in SOURCES)
 
     def source(self, text: str) -> str:
@@ -288,6 +337,21 @@ class ChangeScripts:
         """Set every update and delete every removal, as one change."""
         pairs = [item for pair in updates.items() for item in pair]
         return self._run(self._apply, len(updates), *pairs, *removals)
+
+    def checked_apply(
+        self,
+        updates: dict[str, Any],
+        removals: list[str],
+        counter: str,
+        fields: list[str] | None,
+    ) -> Any:
+        """``apply`` if the counter still holds *counter*, with its reply. Otherwise
+        ``(CONFLICT, counter, values)``, changing nothing: the stored values of
+        *fields* (``None``: a flat HGETALL of every field)."""
+        mode, fields = ("all", []) if fields is None else ("some", fields)
+        pairs = [item for pair in updates.items() for item in pair]
+        args = [counter, mode, len(fields), *fields, len(updates), *pairs, *removals]
+        return self._run(self._checked_apply, *args)
 
     def clear(self) -> tuple[Any, Any, Any]:
         return self._run(self._clear)

@@ -31,12 +31,20 @@ from django_durabledict.base import _MISSING, DurableDict
 class _View:
     """One thread's view while its connection is inside an atomic block."""
 
-    def __init__(self, connection: Any, stored: dict, token: Any, defaults: dict):
+    def __init__(
+        self, connection: Any, stored: dict, token: Any, defaults: dict, version: Any
+    ):
         self.connection = connection
         self.token = token
+        #: The store version the view shows, as write reports name it (None once
+        #: it shows what the transaction reads: its own version is unknown).
+        self.version = version
         self.defaults = defaults
         self.commits: list[_CommitWrite] = []  # hooks of writes made in this view
         self.mark: Any = None  # the transaction's pending changes when last loaded
+        #: Set once the shared snapshot has caught up with this view's committed
+        #: transaction (see TransactionViewsMixin._show_committed).
+        self.caught_up = False
         # A no-op on-commit hook that identifies the transaction this view belongs
         # to: Django drops it when that transaction ends, committed or rolled back,
         # so a view is never mistaken for the view of the thread's next transaction.
@@ -99,11 +107,13 @@ class _TransactionMarker:
 class _CommitWrite:
     """On commit, shows one write in the process-wide snapshot."""
 
-    def __init__(self, owner: TransactionViewsMixin, key: Any, value: Any) -> None:
-        self.owner, self.key, self.value = owner, key, value
+    def __init__(
+        self, owner: TransactionViewsMixin, view: _View, key: Any, value: Any
+    ) -> None:
+        self.owner, self.view, self.key, self.value = owner, view, key, value
 
     def __call__(self) -> None:
-        DurableDict._patch(self.owner, self.key, self.value)
+        self.owner._show_committed(self.view, self.key, self.value)
 
 
 class TransactionViewsMixin(DurableDict):
@@ -140,6 +150,7 @@ class TransactionViewsMixin(DurableDict):
             return None
         if view.lost_a_write():
             view.publish(self._load_in_transaction(), view.token)
+            view.version = None
         return view
 
     def _drop_ended_views(self) -> None:
@@ -204,12 +215,19 @@ class TransactionViewsMixin(DurableDict):
             if view is None:
                 view = self._new_view(connection)
             view.publish(self._load_in_transaction(), self._token_value(token))
+            view.version = None
             view.mark = mark
         except self.unavailable_errors as exc:
             self._mark_unavailable(exc)
 
     def _new_view(self, connection: Any) -> _View:
-        view = _View(connection, dict(self._stored), self.last_synced, self.defaults)
+        view = _View(
+            connection,
+            dict(self._stored),
+            self.last_synced,
+            self.defaults,
+            self._write_position(),
+        )
         self._views[threading.get_ident()] = view
         self._bind_reads()
         return view
@@ -220,12 +238,25 @@ class TransactionViewsMixin(DurableDict):
             super()._patch(key, value)
             return
         view = self._current_view() or self._new_view(connection)
+        report = self._take_report()
+        if report is not None and view.version not in report:
+            # Our write replaced a version the view does not show: another
+            # writer came first. Show what the transaction reads instead of our
+            # write over an older state (it holds the namespace's lock now).
+            view.publish(self._load_in_transaction(), view.token)
+        if report is not None:
+            view.version = report[1]
         view.patch(key, value)
-        hook = _CommitWrite(self, key, value)
+        hook = _CommitWrite(self, view, key, value)
         transaction.on_commit(hook, using=self.using)
         view.commits.append(hook)
         view.seen_hooks = connection.run_on_commit
         view.mark = self._pending_mark()  # our own write is in the view already
+
+    def _show_committed(self, view: _View, key: Any, value: Any) -> None:
+        """Show a write made in *view*'s transaction, which just committed, in the
+        process-wide snapshot: patched in, by default."""
+        DurableDict._patch(self, key, value)
 
     # -- Whole-dict operations that read the snapshot ------------------------------
 

@@ -42,7 +42,9 @@ writer shows a state the store held, never its write on an older snapshot.
 from __future__ import annotations
 
 import logging
+import random
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -67,7 +69,8 @@ __all__ = ["ZookeeperDict", "ZookeeperToken", "ZookeeperUnavailable"]
 
 logger = logging.getLogger("django_durabledict")
 
-#: Reads of the whole dict before a read that keeps meeting writes gives up.
+#: Reads of the whole dict in a row before a read that keeps meeting writes
+#: backs off between reads (see ``ZookeeperDict._consistent_items``).
 CONSISTENT_READ_ATTEMPTS = 5
 #: Reads of the changed keys before an incremental sync that keeps meeting
 #: writes gives up for now (each reads only what changed during the last).
@@ -183,7 +186,7 @@ class ZookeeperDict(DurableDict):
     def _load(self, token: Any) -> tuple[ZookeeperToken, dict[str, Any]]:
         # The generation is read before the reads (see the module docstring), and
         # the reads are repeated while a watch fires during them.
-        generation, zxid, items = self._consistent_items(strict=False, take=True)
+        generation, zxid, items = self._consistent_items(take=True)
         self._zxid = zxid
         return ZookeeperToken(zxid, generation), self._decode_items(items)
 
@@ -191,13 +194,12 @@ class ZookeeperDict(DurableDict):
         """Read again just what the watches said changed; ``None`` (reload
         everything) after a connection loss or a change to the root."""
         changes: dict[str, Any] = {}
-        names_before, listed, newest = set(self._names), False, self._zxid
+        newest = self._zxid
         for _attempt in range(INCREMENTAL_READ_ATTEMPTS):
             with self._generation_lock:
                 generation, names, listing = self._take_dirty()
             if names is None:
                 return None
-            listed |= listing
             try:
                 zxid = self._read_changed(names, listing, changes)
             except BaseException:
@@ -210,22 +212,11 @@ class ZookeeperDict(DurableDict):
             if self._generation == generation:
                 self._zxid = newest
                 return ZookeeperToken(newest, generation), changes
-        return self._give_up(changes, listed, names_before)
-
-    def _give_up(self, changes: dict, listed: bool, names: set[str]):
-        """Writes kept landing during every attempt, so the keys read may come
-        from different moments. Publish nothing new (the snapshot held stays, a
-        state the store held); mark what was read as changed again, and move the
-        generation, so the next sync tries again."""
-        logger.info("%s: the dict kept changing while it was read; trying later", self)
-        with self._generation_lock:
-            self._names = names
-            if self._dirty is not None:
-                self._dirty.update(changes)
-                self._dirty_listing |= listed
-            stale = ZookeeperToken(self._zxid, self._generation)
-            self._generation += 1
-        return stale, {}
+        # It kept changing while read: these changes may hold half of a
+        # multi-op, so publish nothing of them. A full load retries until it
+        # reads one moment of the store (see _consistent_items).
+        self._changed()
+        return None
 
     def _take_dirty(self) -> tuple[int, set[str] | None, bool]:
         """The generation, and what changed since the last take; call with
@@ -307,10 +298,8 @@ class ZookeeperDict(DurableDict):
         return result
 
     def _read(self) -> tuple[int, int, dict[str, Any]]:
-        """``(generation, zxid, values)``: the store as of one moment, unless
-        writes kept landing during every attempt, in which case the generation
-        returned is already stale and the next sync reloads."""
-        generation, zxid, items = self._consistent_items(strict=False)
+        """``(generation, zxid, values)``: the store as of one moment."""
+        generation, zxid, items = self._consistent_items()
         return generation, zxid, self._decode_items(items)
 
     def _changed(self, event: Any = None) -> None:
@@ -386,15 +375,18 @@ class ZookeeperDict(DurableDict):
     def _raw_snapshot(self) -> dict[str, bytes]:
         """Every key with its znode data, as of one moment (see
         ``_consistent_items``); ``ZookeeperUnavailable`` if the dict kept changing."""
-        return dict(self._consistent_items(strict=True)[2])
+        return dict(self._consistent_items()[2])
 
     def _apply_encoded(
-        self, encoded: Mapping[Any, Any], removals: Iterable[Any]
+        self, encoded: Mapping[Any, Any], removals: Iterable[Any], expect: Any = None
     ) -> None:
-        """As ``_apply``, with values already encoded (stored as given)."""
+        """As ``_apply``, with values already encoded (stored as given). With
+        *expect* (a checked changeset) the multi-op also checks the version of
+        every key read (see ``zookeeper_bulk.apply``)."""
         data = {key: to_bytes(value, self._path(key)) for key, value in encoded.items()}
         removals = [validate_name(key) for key in removals if key not in data]
-        self._write(bulk.apply, self.keyspace, data, removals, self.acl)
+        guard = None if expect is None else _Guard(self, expect)
+        self._write(bulk.apply, self.keyspace, data, removals, self.acl, guard)
         # Shown here at once, as a single write is.
         self._patch_many(self._decode_items(data.items()), removals)
 
@@ -404,7 +396,7 @@ class ZookeeperDict(DurableDict):
         """Keys, values and a transaction size ZooKeeper would refuse."""
         return bulk.problems(self.keyspace, encoded, list(removals))
 
-    def _consistent_items(self, strict: bool, take: bool = False):
+    def _consistent_items(self, take: bool = False) -> tuple[int, int, list]:
         """``(generation, zxid, [(key, data)])``, read while no watch fired.
 
         ZooKeeper delivers the watch event of a change before any reply that shows
@@ -416,9 +408,16 @@ class ZookeeperDict(DurableDict):
         (``flush_events``), an unchanged generation means the items are the store
         as of one moment: a multi-op is seen whole or not at all.
 
+        After ``CONSISTENT_READ_ATTEMPTS`` reads in a row that met a write, it
+        backs off (randomly, up to 50 ms) and reads again, for up to
+        ``operation_timeout`` seconds, then raises ``ZookeeperUnavailable`` (a sync
+        keeps its snapshot). It never returns a read that met a write: that could
+        hold half of a multi-op (a changeset), a state the store never held.
+
         With *take* (a load whose result is published), what the watches said
         changed is cleared first: this read re-arms every watch."""
-        for _attempt in range(CONSISTENT_READ_ATTEMPTS):
+        attempt, deadline = 0, None
+        while True:
             with self._generation_lock:
                 generation = self._generation
                 if take:
@@ -433,13 +432,49 @@ class ZookeeperDict(DurableDict):
             self._link.flush_events()
             if self._generation == generation:
                 break
-        else:
-            if strict:
+            attempt += 1
+            if attempt < CONSISTENT_READ_ATTEMPTS:
+                continue
+            now = time.monotonic()
+            deadline = deadline or now + self.operation_timeout
+            if now > deadline:
                 raise ZookeeperUnavailable(
                     f"{self}: the dict kept changing while it was read"
                 )
+            time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
         for name in unreadable:
             logger.error("%s: no permission to read key %r; left out", self, name)
         if take:
             self._names = {name for name, _ in items} | set(unreadable)
         return generation, zxid, items
+
+
+class _Guard:
+    """A checked changeset's expectation, as ``zookeeper_bulk.apply`` needs it."""
+
+    def __init__(self, durable: ZookeeperDict, expect: Any) -> None:
+        self.durable, self.expect = durable, expect
+        self.versions: dict[str, int] = {}
+
+    def keys(self, existing: set[str]) -> list[str]:
+        return [key for key in self.expect.keys_to_read(existing) if key in existing]
+
+    def absent(self) -> list[str]:
+        # A key that is not a valid znode name can never be stored.
+        return [k for k, v in self.expect.values.items() if v is _MISSING and _valid(k)]
+
+    def verify(self, current: dict[str, bytes]) -> None:
+        from django_durabledict.changeset import ChangesetConflict
+
+        values = self.durable._decode_items(current.items())
+        conflicts = self.expect.conflicts(values)
+        if conflicts:
+            raise ChangesetConflict(self.durable, conflicts)
+
+
+def _valid(key: Any) -> bool:
+    try:
+        validate_name(key)
+    except (TypeError, ValueError):
+        return False
+    return True

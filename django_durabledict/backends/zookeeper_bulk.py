@@ -16,7 +16,7 @@ before anything is sent.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from django_durabledict.backends.znode import (
     MAX_REQUEST_BYTES,
@@ -66,28 +66,53 @@ def problems(root: str, encoded: Mapping[Any, Any], removals: Sequence[Any]):
     return found
 
 
+class Guard(Protocol):
+    """What a checked changeset (changeset.py) read: ``keys(existing)`` names
+    the stored keys to compare, ``absent()`` the keys it saw absent, and
+    ``verify({key: data})`` raises ChangesetConflict on a difference;
+    :func:`apply` keeps the data versions it read in ``versions``."""
+
+    versions: dict[str, int]
+
+    def keys(self, existing: set[str]) -> list[str]: ...
+
+    def absent(self) -> list[str]: ...
+
+    def verify(self, current: dict[str, bytes]) -> None: ...
+
+
 def apply(
     link: ClientLink,
     root: str,
     data: Mapping[str, bytes],
     removals: Sequence[str],
     acl: Any,
+    guard: Guard | None = None,
 ) -> None:
     """Write *data* and delete *removals* under *root* in one transaction.
 
     Runs under ``client.retry``: after a connection loss it starts again from the
     listing, so a transaction that did commit before the loss is found applied
-    (its keys exist, its removals are gone) and is sent again as plain sets."""
+    (its keys exist, its removals are gone) and is sent again as plain sets.
+
+    With a *guard*, the keys it names are read and verified first, and the
+    transaction holds a ``check`` of each one's data version (a key seen absent
+    and not created here: a ``create`` and ``delete`` of it, which fail if it
+    exists), so it commits only if none of them changed after they were read."""
     errors = kazoo().exceptions
     for _attempt in range(CONFLICT_ATTEMPTS):
         existing = _children(link, root)
+        transaction = link.client.transaction()
+        if guard is not None and not _guarded(link, root, guard, existing, data):
+            continue  # a key read vanished between the listing and its read
         if existing is None and not data:
             return  # nothing to write, nothing to delete: no root to create
-        transaction = link.client.transaction()
         if existing is None:
             _ensure_parent(link, root)
             transaction.create(root, b"", acl)
             existing = set()
+        if guard is not None:
+            _add_checks(transaction, root, guard, existing, data)
         for key, value in data.items():
             path = f"{root}/{key}"
             if key in existing:
@@ -100,17 +125,17 @@ def apply(
         if not transaction.operations:
             return
         results = link.wait(transaction.commit_async())
-        failures = [r for r in results if isinstance(r, Exception)]
-        if not failures:
+        # The operation that failed has its error; the others are reported as
+        # rolled back (before it) or RuntimeInconsistency (after it).
+        knock_on = (errors.RolledBackError, errors.RuntimeInconsistency)
+        failures = [
+            r
+            for r in results
+            if isinstance(r, Exception) and not isinstance(r, knock_on)
+        ]
+        if not any(isinstance(r, Exception) for r in results):
             return
-        # The op that failed, and the others: RolledBack before it, and
-        # RuntimeInconsistency after it (ZooKeeper 3.5 and later).
-        conflicts = (
-            errors.NodeExistsError,
-            errors.NoNodeError,
-            errors.RolledBackError,
-            errors.RuntimeInconsistency,
-        )
+        conflicts = (errors.NodeExistsError, errors.NoNodeError, errors.BadVersionError)
         other = [f for f in failures if not isinstance(f, conflicts)]
         if other:
             raise other[0]  # e.g. NoAuthError: nothing was applied
@@ -119,6 +144,33 @@ def apply(
         f"{root}: other clients kept creating or deleting these keys; nothing of "
         f"the load was applied after {CONFLICT_ATTEMPTS} attempts"
     )
+
+
+def _guarded(link: ClientLink, root: str, guard: Guard, existing, data) -> bool:
+    """Read the guard's keys (pipelined), verify them, and remember their data
+    versions for :func:`_add_checks`; False when one vanished meanwhile."""
+    errors = kazoo().exceptions
+    keys = guard.keys(existing or set())
+    pending = [(key, link.client.get_async(f"{root}/{key}")) for key in keys]
+    current, guard.versions = {}, {}
+    try:
+        for key, result in pending:
+            current[key], stat = link.wait(result)
+            guard.versions[key] = stat.version
+    except errors.NoNodeError:
+        return False
+    guard.verify(current)
+    return True
+
+
+def _add_checks(transaction, root: str, guard: Guard, existing, data) -> None:
+    # Checks first: the multi-op applies its operations in order.
+    for key, version in guard.versions.items():
+        transaction.check(f"{root}/{key}", version)
+    for key in guard.absent():
+        if key not in existing and key not in data:
+            transaction.create(f"{root}/{key}", b"")
+            transaction.delete(f"{root}/{key}")
 
 
 def _children(link: ClientLink, root: str) -> set[str] | None:
