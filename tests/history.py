@@ -62,7 +62,9 @@ class History:
             index = self._place(seen, max(seen.floor, last.get(seen.observer, 0)))
             if index is None:
                 counts["phantom"] += 1
-                self.problems.append(f"phantom: {seen}")
+                named = self.tokens.get(seen.token)
+                held = "" if named is None else f", the store held {self.states[named]}"
+                self.problems.append(f"phantom: {seen}{held}")
                 continue
             if index < seen.floor:
                 counts["stale"] += 1

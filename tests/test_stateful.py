@@ -1,7 +1,9 @@
 """A MemoryDict and a plain dict driven by the same random operations must agree.
 
 A second instance on the same store plays another process; it writes too, and the
-model follows its writes once the instance under test has synced."""
+model follows its writes once the instance under test has synced, or has written
+itself: a write that replaced a version other than the one the instance holds
+loads the store first, so the instance shows a state the store held."""
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -25,6 +27,7 @@ class DictMachine(RuleBasedStateMachine):
         self.other = MemoryDict(store=self.store, encoding=JSONEncoding)
         self.model = {}  # what self.d must show
         self.stored = {}  # what the store holds
+        self.behind = False  # the other instance wrote since self.d last loaded
 
     def outcome(self, call):
         try:
@@ -32,68 +35,83 @@ class DictMachine(RuleBasedStateMachine):
         except KeyError:
             return KeyError
 
+    def wrote(self):
+        """self.d changed the store (or asked it to): it shows the store now."""
+        if self.behind:
+            self.model, self.behind = dict(self.stored), False
+
     @rule(key=keys, value=values)
     def set(self, key, value):
         self.d[key] = value
         self.model[key] = self.stored[key] = value
+        self.wrote()
 
     @rule(key=keys, value=values)
     def other_process_sets(self, key, value):
         self.other[key] = value
         self.stored[key] = value
+        self.behind = True
         if self.d.autosync:
-            self.model = dict(self.stored)
+            self.model, self.behind = dict(self.stored), False
 
     @rule(key=keys)
     def delete(self, key):
         expected = KeyError if key not in self.stored else None
         assert self.outcome(lambda: self.d.__delitem__(key)) is expected
-        self.stored.pop(key, None)
-        self.model.pop(key, None)
+        if expected is None:
+            self.stored.pop(key)
+            self.model.pop(key, None)
+            self.wrote()
 
     @rule(key=keys, default=defaults, use_default=st.booleans())
     def pop(self, key, default, use_default):
         args = (key, default) if use_default else (key,)
         expected = self.outcome(lambda: dict(self.stored).pop(*args))
         assert self.outcome(lambda: self.d.pop(*args)) == expected
-        self.stored.pop(key, None)
-        self.model.pop(key, None)
+        if key in self.stored:
+            self.stored.pop(key)
+            self.model.pop(key, None)
+            self.wrote()
 
     @rule(key=keys, default=values)
     def setdefault(self, key, default):
         expected = self.stored.setdefault(key, default)
         assert self.d.setdefault(key, default) == expected
         self.model[key] = expected
+        self.wrote()
 
     @rule(items=st.dictionaries(keys, values, max_size=3))
     def update(self, items):
         self.d.update(items)
         self.model.update(items)
         self.stored.update(items)
+        if items:
+            self.wrote()
 
     @rule()
     def clear(self):
-        self.d.clear()
+        self.d.clear()  # syncs first
         self.model.clear()
         self.stored.clear()
+        self.behind = False
 
     @precondition(lambda self: self.stored)
     @rule()
     def popitem(self):
         key, value = self.d.popitem()
         assert self.stored.pop(key) == value
-        self.model = dict(self.stored)
+        self.model, self.behind = dict(self.stored), False
 
     @rule()
     def sync(self):
         self.d.sync()
-        self.model = dict(self.stored)
+        self.model, self.behind = dict(self.stored), False
 
     @rule(autosync=st.booleans())
     def toggle_autosync(self, autosync):
         self.d.autosync = autosync
         if autosync:
-            self.model = dict(self.stored)
+            self.model, self.behind = dict(self.stored), False
 
     @invariant()
     def agrees_with_model(self):

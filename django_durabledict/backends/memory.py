@@ -33,6 +33,10 @@ class MemoryDict(DurableDict):
     With the default ``NoOpEncoding`` values are kept as the objects given, so
     ``d[k] = obj; d[k] is obj`` holds. Nothing is shared between processes: use it
     for tests and development, not for settings several workers must agree on.
+
+    Each write reports the store version it replaced: a dict that missed another
+    instance's write reloads before showing its own, so it never shows a state
+    the store did not hold.
     """
 
     def __init__(
@@ -50,12 +54,22 @@ class MemoryDict(DurableDict):
         encoded = self._encode(value)
         with self.store.lock:
             self.store.values[key] = encoded
-            self.store.changed()
+            self._changed()
 
     def depersist(self, key: Any) -> None:
         with self.store.lock:
             del self.store.values[key]
-            self.store.changed()
+            self._changed()
+
+    def _changed(self) -> None:
+        """Record a change and report it (``_wrote``); call with the lock held."""
+        before = self.store.version
+        self.store.changed()
+        self._wrote(before, self.store.version)
+
+    def _unchanged(self) -> None:
+        """Report a write that changed nothing; call with the lock held."""
+        self._wrote(self.store.version, self.store.version)
 
     def durables(self) -> dict[Any, Any]:
         return self._load(None)[1]
@@ -74,7 +88,7 @@ class MemoryDict(DurableDict):
             if key not in self.store.values:
                 return default
             stored = self.store.values.pop(key)
-            self.store.changed()
+            self._changed()
         return self._decode(stored)
 
     def _setdefault(self, key: Any, default: Any) -> Any:
@@ -82,7 +96,9 @@ class MemoryDict(DurableDict):
         with self.store.lock:
             if key not in self.store.values:
                 self.store.values[key] = encoded
-                self.store.changed()
+                self._changed()
+            else:
+                self._unchanged()
             stored = self.store.values[key]
         return self._decode(stored)
 
@@ -108,7 +124,7 @@ class MemoryDict(DurableDict):
             values.update(encoded)
             for key in removals:
                 del values[key]
-            self.store.changed()
+            self._changed()
         # Shown here at once, as a single write is (see DurableDict._patch).
         self._patch_many(self._decode_items(encoded.items()), removals)
 

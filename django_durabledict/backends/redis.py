@@ -137,7 +137,8 @@ class RedisDict(DurableDict):
             redis.exceptions.NoPermissionError,
             redis.exceptions.ExecAbortError,
         )
-        self._redis_response_error = redis.ResponseError
+        # A client that may not run scripts, or a Redis without script flags.
+        self._no_log_errors = (*self._readonly_errors, redis.ResponseError)
         self._owns_connection = False
         self._may_seed = self._may_read_log = True
         if isinstance(connection, redis.cluster.RedisCluster):
@@ -205,7 +206,7 @@ class RedisDict(DurableDict):
             reply = self._scripts.changes(since, len(self._stored) // 2 + 100)
         except self.unavailable_errors:
             raise  # ClusterDownError and TryAgainError are ResponseErrors too
-        except (*self._readonly_errors, self._redis_response_error):
+        except self._no_log_errors:
             # Not allowed to run scripts, or a Redis older than 7 (no script
             # flags): read the whole hash, as the original does.
             self._may_read_log = False

@@ -72,6 +72,9 @@ logger = logging.getLogger("django_durabledict")
 #: Reads of the whole dict in a row before a read that keeps meeting writes
 #: backs off between reads (see ``ZookeeperDict._consistent_items``).
 CONSISTENT_READ_ATTEMPTS = 5
+#: Reads of the changed keys before an incremental sync that keeps meeting
+#: writes gives up for now (each reads only what changed during the last).
+INCREMENTAL_READ_ATTEMPTS = 20
 
 
 class ZookeeperToken(NamedTuple):
@@ -191,7 +194,8 @@ class ZookeeperDict(DurableDict):
         """Read again just what the watches said changed; ``None`` (reload
         everything) after a connection loss or a change to the root."""
         changes: dict[str, Any] = {}
-        for _attempt in range(CONSISTENT_READ_ATTEMPTS):
+        newest = self._zxid
+        for _attempt in range(INCREMENTAL_READ_ATTEMPTS):
             with self._generation_lock:
                 generation, names, listing = self._take_dirty()
             if names is None:
@@ -203,17 +207,16 @@ class ZookeeperDict(DurableDict):
                 raise
             if zxid is None:
                 return None  # the root is gone
-            self._zxid = max(self._zxid, zxid)
+            newest = max(newest, zxid)
             self._link.flush_events()
             if self._generation == generation:
-                break
-        else:
-            # It kept changing while read: these changes may hold half of a
-            # multi-op, so publish nothing of them. A full load retries until it
-            # reads one moment of the store (see _consistent_items).
-            self._changed()
-            return None
-        return ZookeeperToken(self._zxid, generation), changes
+                self._zxid = newest
+                return ZookeeperToken(newest, generation), changes
+        # It kept changing while read: these changes may hold half of a
+        # multi-op, so publish nothing of them. A full load retries until it
+        # reads one moment of the store (see _consistent_items).
+        self._changed()
+        return None
 
     def _take_dirty(self) -> tuple[int, set[str] | None, bool]:
         """The generation, and what changed since the last take; call with
@@ -238,12 +241,14 @@ class ZookeeperDict(DurableDict):
                 changes[name] = _MISSING
         for name in unreadable:
             logger.error("%s: no permission to read key %r; left out", self, name)
-        if children is None:  # no listing: the reads say what exists
-            for name, data in items:
-                if data is None:
-                    self._names.discard(name)
-                else:
-                    self._names.add(name)
+        # The reads say what exists now. A child listed but gone when read must
+        # leave the names too, or a later listing that shows it re-created would
+        # not count it as new, and never read it.
+        for name, data in items:
+            if data is not None:
+                self._names.add(name)
+            elif name not in unreadable:
+                self._names.discard(name)
         changes.update(self._decode_changes(items))
         return zxid
 
