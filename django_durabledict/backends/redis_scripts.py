@@ -145,30 +145,35 @@ return {before, after, ARGV[5]}
 """
 )
 
-# ARGV after seed, step and log length: n, then n field/value pairs, then fields
-# to delete. One bump for the lot, and none when nothing would change.
-APPLY = (
-    _BUMP
-    + """
-local n = tonumber(ARGV[4])
-local keys, gone = {}, {}
-for i = 5, 3 + 2 * n, 2 do keys[#keys + 1] = ARGV[i] end
-for i = 5 + 2 * n, #ARGV do
-  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then
-    gone[#gone + 1] = ARGV[i]
-    keys[#keys + 1] = ARGV[i]
+# The work of a bulk change, its arguments from ARGV[first]: n, then n field/value
+# pairs, then fields to delete. One bump for the lot, and none when nothing would
+# change. Shared by APPLY and CHECKED_APPLY.
+_APPLY_FROM = """
+local function apply_from(first)
+  local n = tonumber(ARGV[first])
+  local keys, gone = {}, {}
+  for i = first + 1, first - 1 + 2 * n, 2 do keys[#keys + 1] = ARGV[i] end
+  for i = first + 1 + 2 * n, #ARGV do
+    if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then
+      gone[#gone + 1] = ARGV[i]
+      keys[#keys + 1] = ARGV[i]
+    end
   end
+  if #keys == 0 then
+    local now = redis.call('GET', KEYS[2])
+    return {now, now, 0}
+  end
+  local before, after = change(keys)
+  for i = first + 1, first - 1 + 2 * n, 2 do
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+  for _, field in ipairs(gone) do redis.call('HDEL', KEYS[1], field) end
+  return {before, after, 1}
 end
-if #keys == 0 then
-  local now = redis.call('GET', KEYS[2])
-  return {now, now, 0}
-end
-local before, after = change(keys)
-for i = 5, 3 + 2 * n, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-for _, field in ipairs(gone) do redis.call('HDEL', KEYS[1], field) end
-return {before, after, 1}
 """
-)
+
+# ARGV after seed, step and log length: the bulk change (see _APPLY_FROM).
+APPLY = _BUMP + _APPLY_FROM + "return apply_from(4)\n"
 
 # A checked changeset: APPLY, if the counter still holds the token the changeset
 # was based on. ARGV after seed, step and log length: the expected counter ('' for
@@ -178,6 +183,7 @@ return {before, after, 1}
 # that counter, for the client to compare and send again.
 CHECKED_APPLY = (
     _BUMP
+    + _APPLY_FROM
     + """
 local counter = redis.call('GET', KEYS[2]) or ''
 if counter ~= ARGV[4] then
@@ -190,26 +196,7 @@ if counter ~= ARGV[4] then
   end
   return {'conflict', counter, values}
 end
-local base = 7 + tonumber(ARGV[6])
-local n = tonumber(ARGV[base])
-local keys, gone = {}, {}
-for i = base + 1, base - 1 + 2 * n, 2 do keys[#keys + 1] = ARGV[i] end
-for i = base + 1 + 2 * n, #ARGV do
-  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then
-    gone[#gone + 1] = ARGV[i]
-    keys[#keys + 1] = ARGV[i]
-  end
-end
-if #keys == 0 then
-  local now = redis.call('GET', KEYS[2])
-  return {now, now, 0}
-end
-local before, after = change(keys)
-for i = base + 1, base - 1 + 2 * n, 2 do
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-end
-for _, field in ipairs(gone) do redis.call('HDEL', KEYS[1], field) end
-return {before, after, 1}
+return apply_from(7 + tonumber(ARGV[6]))
 """
 )
 #: The first item of CHECKED_APPLY's reply when the counter had moved on.
