@@ -107,9 +107,8 @@ def _random_write(durable: Any, rng: random.Random) -> dict:
 
 def _read_once(durable: Any, rng: random.Random, acked: Any, index: int) -> tuple:
     # Fall behind the pruning horizon (TOMBSTONE_MAX_AGE 0.3) now and then, and
-    # once early on for certain, while the writers are still writing and pruning,
-    # so that the full-reload fallback is taken on a fast machine too.
-    if index == 20 or rng.random() < 0.006:
+    # once before the first sync, while the writers write and prune.
+    if index == 0 or rng.random() < 0.006:
         time.sleep(1.0)
     lower = acked.value  # acknowledged before this sync starts
     durable.sync()

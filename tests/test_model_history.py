@@ -149,7 +149,10 @@ def test_every_snapshot_is_the_store_at_some_version(store):
     )
     assert problems == {"phantom": 0, "stale": 0, "regressing": 0}
     assert finals == [states_at(states, last)] * len(processes)
-    assert loads["incremental"] > loads["full"] > 0  # both paths were taken
+    # The incremental path carried the run. How often a reader fell behind the
+    # pruning horizon (a full reload) depends on timing, so it is printed, not
+    # asserted; test_model_incremental.py covers that fallback deterministically.
+    assert loads["incremental"] > loads["full"]
 
 
 def states_at(states, version):
