@@ -22,10 +22,12 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import timedelta
 
-from django.db import connections, models, transaction
+from django.db import models, transaction
 from django.db.models import Max
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+
+from django_durabledict.upsert import upsert_on_key
 
 # The deletes of a DurableSettingQuerySet.delete() call, collected from post_delete
 # so that their tombstones are written in one statement.
@@ -73,18 +75,7 @@ class DurableTombstoneQuerySet(models.QuerySet):
         }
         if not unique:
             return
-        features = connections[self.db].features
-        self.bulk_create(
-            list(unique.values()),
-            update_conflicts=True,
-            update_fields=["version", "deleted"],
-            # MySQL and MariaDB upsert on any unique key and refuse a target.
-            unique_fields=(
-                ["namespace", "key"]
-                if features.supports_update_conflicts_with_target
-                else None
-            ),
-        )
+        upsert_on_key(self, unique.values(), ["version", "deleted"])
 
     record.alters_data = True
 

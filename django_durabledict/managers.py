@@ -19,6 +19,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from django_durabledict import history, versioning
+from django_durabledict.upsert import upsert_on_key
 
 # Set while a bulk call has already recorded its namespaces, so the update() calls
 # Django's bulk_update() makes per batch do not query them again.
@@ -133,18 +134,7 @@ class DurableSettingQuerySet(models.QuerySet):
             self.model(namespace=namespace, key=key, value=value)
             for key, value in values.items()
         ]
-        features = connections[self.db].features
-        self.bulk_create(
-            objs,
-            update_conflicts=True,
-            update_fields=["value", "updated"],
-            # MySQL and MariaDB upsert on any unique key and refuse a target.
-            unique_fields=(
-                ["namespace", "key"]
-                if features.supports_update_conflicts_with_target
-                else None
-            ),
-        )
+        upsert_on_key(self, objs, ["value", "updated"])
 
     set_many.alters_data = True
 
